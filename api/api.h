@@ -1,0 +1,45 @@
+/* api layer internals: configuration, request codec, response encoding, HTTP server. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "log.h"
+#include "runtimes.h"
+
+struct api_config {
+    struct eng_config eng;
+    char *bind_host;   /* "0.0.0.0", "::1", ... */
+    uint16_t bind_port;
+    char *runtimes_dir;
+    char *data_dir;
+    bool data_dir_explicit;
+    uint64_t max_body_size;
+    uint64_t compile_cache_size;
+    enum log_level log_level;
+    char *repo_url;
+    unsigned http_threads;
+};
+
+typedef const char *(*api_getenv_fn)(void *userdata, const char *name);
+
+/** Parses every PISTON_* / CAPSULE_* variable (PISTON-API.md 4) through getenv_fn. On an
+ *  invalid value returns -EINVAL and *ret_error holds the exact startup line, e.g.
+ *  "Config option PISTON_RUN_TIMEOUT failed validation: ..." (malloc'd). */
+int api_config_load(api_getenv_fn getenv_fn, void *userdata, struct api_config *ret,
+                    char **ret_error);
+void api_config_done(struct api_config *cfg);
+
+/** Decodes and validates an execute request in the wire order of PISTON-API.md 2.3. On a
+ *  validation failure returns -EINVAL with the exact 400 message in *ret_message (malloc'd);
+ *  -ENOMEM on allocation failure. On success *ret owns a reference to reg. */
+int api_execute_decode(json_t *root, struct rt_registry *reg, const struct eng_config *cfg,
+                       struct eng_request **ret, char **ret_message);
+
+/** Compact JSON texts (malloc'd, NUL-terminated) in the wire key order. */
+char *api_encode_result(const struct eng_result *res, size_t *ret_len);
+char *api_encode_runtimes(const struct rt_registry *reg, size_t *ret_len);
+char *api_encode_message(const char *message, size_t *ret_len);

@@ -1,0 +1,119 @@
+/* The engine: bounded FIFO of jobs, one worker thread per slot, stage sequencing, effective
+ * limits, status precedence. Knows neither HTTP nor JSON. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "runtimes.h"
+
+/* Global configuration (PISTON_* / CAPSULE_* after parsing by the api layer). */
+struct eng_language_overrides {
+    char *language;                 /* runtime language, e.g. "c++" */
+    int64_t limits[RT_LIMIT_COUNT]; /* 0 = not set */
+};
+
+struct eng_config {
+    int64_t limits[RT_LIMIT_COUNT]; /* global PISTON_* values; <= 0 means unlimited for time/mem */
+    struct eng_language_overrides *overrides; /* PISTON_LIMIT_OVERRIDES */
+    size_t n_overrides;
+    unsigned max_concurrent_jobs;
+    size_t max_queue;
+    uid_t uid_min;
+    gid_t gid_min;
+    bool networking;
+    uint64_t tmpfs_size;
+    uint64_t tmpfs_inodes;
+    const char *instance; /* "capsule-<port>" */
+    const char *run_dir;  /* "/run/capsule/<instance>" */
+};
+
+/** Effective value of one limit for a runtime: env override for its language, else the
+ *  package's limit_overrides, else the global value; 0 falls through (PISTON-API.md 4.2). */
+int64_t eng_effective_limit(const struct eng_config *cfg, const struct rt_runtime *rt,
+                            enum rt_limit limit);
+
+struct eng_file {
+    char *name;             /* validated relative path */
+    unsigned char *content; /* decoded bytes */
+    size_t len;
+    bool utf8;              /* written as text and passed to scripts (code file) */
+};
+
+struct eng_stage_limits {
+    int64_t timeout_ms;   /* <= 0: unlimited */
+    int64_t cpu_time_ms;  /* <= 0: unlimited */
+    int64_t memory_bytes; /* <= 0: unlimited */
+};
+
+/* A decoded, validated execute request; owns everything it points to. */
+struct eng_request {
+    struct rt_registry *registry;     /* reference held for the job's lifetime */
+    const struct rt_runtime *runtime; /* inside registry */
+    struct eng_file *files;           /* duplicates already dropped (later wins), request order */
+    size_t n_files;
+    char *stdin_data; /* trailing newline already applied */
+    size_t stdin_len;
+    char **args; /* NULL-terminated */
+    struct eng_stage_limits compile, run;
+    int64_t max_process_count, max_open_files, max_file_size, output_max_size;
+};
+void eng_request_free(struct eng_request *req);
+
+enum eng_status {
+    ENG_STATUS_OK, /* null on the wire */
+    ENG_STATUS_RE,
+    ENG_STATUS_SG,
+    ENG_STATUS_TO,
+    ENG_STATUS_OL,
+    ENG_STATUS_EL,
+    ENG_STATUS_XX,
+};
+/** "RE", "SG", ...; NULL for ENG_STATUS_OK. */
+const char *eng_status_name(enum eng_status status);
+
+struct eng_stage_result {
+    char *stdout_data, *stderr_data, *output_data; /* raw bytes, NUL-terminated */
+    size_t stdout_len, stderr_len, output_len;
+    bool has_code;
+    int code;
+    const char *signal_name; /* static, or NULL */
+    enum eng_status status;
+    char *message;           /* NULL or text */
+    bool memory_known;
+    uint64_t memory;         /* bytes */
+    uint64_t cpu_time_ms, wall_time_ms;
+};
+
+struct eng_result {
+    int error;               /* < 0: the job failed before producing a result (HTTP 500) */
+    char *error_message;     /* with error < 0 */
+    bool has_compile;
+    struct eng_stage_result compile, run;
+    const struct rt_runtime *runtime;
+};
+void eng_result_free(struct eng_result *res);
+
+struct eng_engine;
+
+/** Called once per submitted job, from a worker thread. Owns `result`. */
+typedef void (*eng_done_fn)(void *userdata, struct eng_result *result);
+
+struct sbx_context;
+/** Creates the workers (one per slot of ctx). */
+int eng_new(const struct eng_config *cfg, struct sbx_context *ctx, struct eng_engine **ret);
+/** Stops accepting, finishes queued and running jobs, joins workers. */
+struct eng_engine *eng_free(struct eng_engine *eng);
+/** Queues a job; takes ownership of req on success. -EAGAIN: queue full (503). -ESHUTDOWN:
+ *  draining. */
+int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done, void *userdata);
+
+struct eng_stats {
+    unsigned running;
+    size_t queued;
+    uint64_t completed;
+    uint64_t sandbox_failures;
+};
+void eng_get_stats(struct eng_engine *eng, struct eng_stats *ret);

@@ -1,0 +1,96 @@
+/* The sandbox: runs one argv per box under limits and reports what happened.
+ * Knows no languages and no HTTP. Only a failure of the box itself is an error; a program
+ * that crashes, times out, overflows its output or is OOM-killed is a result. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "strbuf.h"
+
+struct sbx_context;
+struct sbx_slot;
+
+/** Where a box failure happened, for one log line (bubblewrap's failing path). */
+struct sbx_error {
+    const char *step; /* static string naming the setup step, e.g. "cgroup-create" */
+    int err;          /* negative errno */
+    char path[256];   /* path involved, or "" */
+};
+
+struct sbx_config {
+    unsigned n_slots;
+    uid_t uid_base; /* slot n runs as uid_base + n */
+    gid_t gid_base;
+    bool networking;      /* true: boxes share the host network (PISTON_DISABLE_NETWORKING=false) */
+    const char *instance; /* names the cgroup root and run dir, e.g. "capsule-2000" */
+    const char *run_dir;  /* host directory for slot directories, e.g. /run/capsule/<instance> */
+    /* cgroupfs locations, overridable for tests; NULL = /proc/self/mountinfo, /proc/self/cgroup */
+    const char *mountinfo_path;
+    const char *proc_cgroup_path;
+};
+
+/** Startup, before any other thread exists: enters a private mount namespace, creates one
+ *  empty network namespace per slot, detects cgroup v1/v2 and builds the slot tree (removing
+ *  leftovers of a crashed instance), compiles the seccomp filter, prepares the box /etc.
+ *  Returns -errno with reterr naming the step. */
+int sbx_context_new(const struct sbx_config *cfg, struct sbx_context **ret,
+                    struct sbx_error *reterr);
+/** Kills whatever is left in the slot cgroups and removes this instance's cgroup tree. */
+struct sbx_context *sbx_context_free(struct sbx_context *ctx);
+/** 1 or 2. */
+int sbx_context_cgroup_version(const struct sbx_context *ctx);
+unsigned sbx_context_slot_count(const struct sbx_context *ctx);
+struct sbx_slot *sbx_context_slot(struct sbx_context *ctx, unsigned index);
+
+unsigned sbx_slot_index(const struct sbx_slot *slot);
+uid_t sbx_slot_uid(const struct sbx_slot *slot);
+gid_t sbx_slot_gid(const struct sbx_slot *slot);
+/** Host directory the caller mounts the job tmpfs on. It must hold `submission/`, `tmp/` and
+ *  `shm/`, which every box of the slot sees as /box/submission, /tmp and /dev/shm. */
+const char *sbx_slot_dir(const struct sbx_slot *slot);
+
+struct sbx_spec {
+    const char *const *argv; /* argv[0] is an absolute path inside the box */
+    const char *const *envp; /* complete environment of the program */
+    const char *package_dir; /* host directory bound read-only at the same path, or NULL */
+    int stdin_fd;            /* read end given to the program as fd 0 (e.g. sealed memfd) */
+    uint64_t wall_limit_ms;  /* 0 = unlimited */
+    uint64_t cpu_limit_ms;   /* 0 = unlimited */
+    uint64_t memory_limit;   /* bytes, swap 0; 0 = unlimited */
+    uint64_t max_processes;  /* tasks (processes + threads); 0 = unlimited */
+    uint64_t max_open_files; /* RLIMIT_NOFILE; 0 = inherit default */
+    uint64_t max_file_size;  /* RLIMIT_FSIZE bytes; 0 = unlimited */
+    uint64_t output_limit;   /* bytes per stream; 0 = unlimited */
+};
+
+enum sbx_time_trip { SBX_TIME_OK, SBX_TIME_WALL, SBX_TIME_CPU };
+enum sbx_output_trip { SBX_OUTPUT_OK, SBX_OUTPUT_STDOUT, SBX_OUTPUT_STDERR };
+
+struct sbx_result {
+    bool exited;   /* main process exited: exit_code valid */
+    int exit_code;
+    int signal;    /* main process killed by this signal (0 if exited) */
+    enum sbx_time_trip time_trip;     /* first time limit tripped */
+    enum sbx_output_trip output_trip; /* first stream overflowed */
+    bool oom_killed; /* the cgroup saw an OOM kill during the stage */
+    uint64_t cpu_usec;
+    uint64_t wall_usec;
+    bool memory_known;
+    uint64_t memory_peak; /* bytes */
+    struct strbuf out, err; /* captured bytes, at most output_limit each */
+    struct strbuf output;   /* stdout and stderr interleaved in read order */
+};
+
+/** Runs spec in a fresh box on `slot` (one box at a time per slot) and waits for it.
+ *  Returns 0 with *ret filled, or -errno if the box itself failed (reterr says where).
+ *  Every process of the box is dead and its cgroup removed when this returns. */
+int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_result *ret,
+            struct sbx_error *reterr);
+void sbx_result_done(struct sbx_result *r);
+
+/** "SIGSEGV" for 11 etc. (x86-64 table of PISTON-API.md 3.5); NULL for an unknown number. */
+const char *sbx_signal_name(int sig);
+/** Inverse; 0 when unknown. */
+int sbx_signal_from_name(const char *name);
