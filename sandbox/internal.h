@@ -18,6 +18,12 @@ struct sbx_cgroup_paths {
     const char *mountinfo;  /* "/proc/self/mountinfo" or a fake for tests */
     const char *proc_cgroup; /* "/proc/self/cgroup" or a fake */
     const char *path_prefix; /* "" normally; a fake tree's directory prepended to mount points */
+    /* Fake trees only (tests), NULL on a real cgroupfs: the kernel creates a cgroup's control
+     * files on mkdir and drops them on rmdir; a tree of regular files needs the test to play
+     * that part. `path` is relative to `dirfd`. */
+    void (*fake_mkdir)(int dirfd, const char *path, void *userdata);
+    void (*fake_rmdir)(int dirfd, const char *path, void *userdata);
+    void *fake_userdata;
 };
 
 struct sbx_cgroup_limits {
@@ -35,6 +41,9 @@ int sbx__cgroup_root_open(const struct sbx_cgroup_paths *paths, const char *inst
 /** Kills and removes everything under the instance root and the root itself. NULL-safe. */
 struct sbx_cgroup_root *sbx__cgroup_root_free(struct sbx_cgroup_root *root);
 int sbx__cgroup_root_version(const struct sbx_cgroup_root *root);
+/** The instance directory in hierarchy `index` (v2: only 0), NULL past the last one. For
+ *  audits (--check) and tests. */
+const char *sbx__cgroup_root_dir(const struct sbx_cgroup_root *root, size_t index);
 
 /** Creates a fresh leaf `boxes/slot-<slot>/stage-<seq>` in every hierarchy with limits applied,
  *  its control files opened (no path walk later). */
@@ -64,3 +73,139 @@ struct sbx_bpf {
  *  with prctl(PR_SET_SECCOMP) after PR_SET_NO_NEW_PRIVS (no libseccomp after clone). */
 int sbx__seccomp_build(struct sbx_bpf *ret);
 void sbx__seccomp_done(struct sbx_bpf *bpf);
+
+/** One denylist rule as data, for documentation and audits. */
+struct sbx_seccomp_rule_info {
+    const char *syscall; /* libseccomp's name */
+    int err;             /* positive errno the call fails with */
+    const char *when;    /* the argument condition in words, NULL when unconditional */
+    const char *reason;
+};
+/** Rule `index` of the denylist; -ENOENT past the last one. */
+int sbx__seccomp_rule_info(size_t index, struct sbx_seccomp_rule_info *ret);
+
+/* ---- mount plan (mount.c): built in the parent, applied in the child ---------------------- */
+
+enum sbx_mount_kind {
+    SBX_MOUNT_MKDIR,     /* mkdir dst (EEXIST ignored) */
+    SBX_MOUNT_SYMLINK,   /* symlink src -> dst */
+    SBX_MOUNT_BIND_RO,   /* bind src on dst, then remount read-only, nosuid, nodev */
+    SBX_MOUNT_BIND_RW,   /* bind src on dst, nosuid, nodev (the job tmpfs parts) */
+    SBX_MOUNT_BIND_FILE, /* create empty file dst, bind the host node src on it (devices) */
+    SBX_MOUNT_PROC,      /* fresh read-only procfs of the box's pid namespace */
+};
+
+struct sbx_mount_op {
+    enum sbx_mount_kind kind;
+    char *src;
+    char *dst; /* absolute host path under the box root mount point */
+};
+
+struct sbx_mount_plan {
+    struct sbx_mount_op *ops;
+    size_t n, alloc;
+};
+
+int sbx__mount_plan_add(struct sbx_mount_plan *plan, enum sbx_mount_kind kind, const char *src,
+                        const char *root, const char *box_path);
+/** Adds mkdir ops for every missing parent of box_path (already planned ones are skipped). */
+int sbx__mount_plan_add_parents(struct sbx_mount_plan *plan, const char *root,
+                                const char *box_path);
+/** Copies `base` then appends; used to extend the per-context template per run. */
+int sbx__mount_plan_copy(const struct sbx_mount_plan *base, struct sbx_mount_plan *ret);
+void sbx__mount_plan_done(struct sbx_mount_plan *plan);
+/** After clone: applies every op. Raw syscalls only. Returns -errno, *failed_index set. */
+int sbx__mount_plan_apply(const struct sbx_mount_plan *plan, size_t *failed_index);
+
+/* ---- context and slots (context.c) -------------------------------------------------------- */
+
+struct sbx_slot {
+    struct sbx_context *ctx;
+    unsigned index;
+    uid_t uid;
+    gid_t gid;
+    char *dir;      /* run_dir/slot-<n>: the caller's job tmpfs mount point */
+    int netns_fd;   /* empty network namespace of the slot, -1 with networking */
+    uint64_t stage_seq;
+    struct sbx_mount_plan plan; /* template: root, devices, toolchains, /etc, job dirs */
+};
+
+struct sbx_context {
+    struct sbx_config cfg;
+    char *instance;
+    char *run_dir;
+    char *box_root; /* run_dir/root: every box mounts its root tmpfs here, in its own mount ns */
+    char *etc_dir;  /* run_dir/etc: generated /etc template */
+    struct sbx_cgroup_root *cgroup;
+    struct sbx_bpf bpf;
+    struct sock_fprog seccomp_prog; /* points into bpf */
+    struct sbx_slot *slots;
+    unsigned n_slots;
+};
+
+/* ---- child (child.c): code that runs after clone, raw syscalls only ----------------------- */
+
+enum sbx_child_step {
+    SBX_STEP_PDEATHSIG = 1,
+    SBX_STEP_NETNS,
+    SBX_STEP_MOUNT_PRIVATE,
+    SBX_STEP_ROOT_TMPFS,
+    SBX_STEP_MOUNT_OP,
+    SBX_STEP_PIVOT,
+    SBX_STEP_ROOT_RDONLY,
+    SBX_STEP_CLONE_PROGRAM,
+    SBX_STEP_CGROUP_JOIN,
+    SBX_STEP_FDS,
+    SBX_STEP_RLIMIT,
+    SBX_STEP_CREDENTIALS,
+    SBX_STEP_CAPABILITIES,
+    SBX_STEP_NO_NEW_PRIVS,
+    SBX_STEP_CHDIR,
+    SBX_STEP_SECCOMP,
+    SBX_STEP_EXEC,
+};
+const char *sbx__child_step_name(int step);
+
+struct sbx_child_error {
+    int32_t step;
+    int32_t err; /* positive errno */
+    int32_t detail; /* mount op index for SBX_STEP_MOUNT_OP */
+};
+
+struct sbx_child_status {
+    int32_t wait_status; /* as from wait4() for the main program */
+};
+
+struct sbx_child_args {
+    const char *box_root;
+    const struct sbx_mount_plan *plan;
+    int netns_fd;
+    const int *cgroup_fds;
+    size_t n_cgroup_fds;
+    int stdin_fd, stdout_fd, stderr_fd, status_fd, error_fd;
+    const char *const *argv;
+    const char *const *envp;
+    uid_t uid;
+    gid_t gid;
+    uint64_t rlimit_nofile, rlimit_fsize, rlimit_stack, rlimit_cpu_sec, rlimit_nproc;
+    const struct sock_fprog *seccomp;
+};
+
+/** Body of the box's PID 1: never returns. */
+_Noreturn void sbx__child_supervisor(const struct sbx_child_args *args);
+
+/* ---- monitor (monitor.c) ------------------------------------------------------------------ */
+
+struct sbx_monitor {
+    int pidfd;
+    int stdout_fd, stderr_fd, status_fd, error_fd; /* read ends, -1 once at EOF */
+    struct sbx_cgroup_leaf *leaf;
+    const struct sbx_spec *spec;
+    uint64_t start_usec;
+    uint64_t killed_usec; /* first kill by the monitor, 0 if none */
+};
+/** Runs until the supervisor is dead and every pipe is drained. Fills the result's trips,
+ *  wait status, buffers and wall time. -errno only for a box failure (child error record or
+ *  supervisor lost); *child_error is set when the failure came from the child. */
+int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
+                     struct sbx_child_error *child_error);

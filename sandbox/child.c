@@ -1,0 +1,270 @@
+/* Code that runs after clone() of a multi-threaded daemon: raw syscalls only.
+ *
+ * The child is a copy of the one thread that cloned. A lock that any other thread held at
+ * that instant (malloc arenas, stdio, the logger, libseccomp, jansson) stays locked forever
+ * here, so nothing below allocates, formats, logs or calls a library that might. Everything
+ * comes precomputed in struct sbx_child_args (plan.c role is played by launch.c). A failing
+ * step writes {step, errno} to the O_CLOEXEC error pipe and exits; a successful execve closes
+ * the pipe, so EOF on it means the program started (isolate, h2o's spawn helper). Sanitizer
+ * runtimes are not async-signal-safe either, hence no_sanitize on every function here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "macro.h"
+
+#define CHILD_FN __attribute__((no_sanitize("address", "undefined"), noinline))
+
+/* The error pipe lands on this fd in the program so close_range can clear everything above. */
+#define PROGRAM_ERROR_FD 3
+
+static const char *const step_names[] = {
+    [SBX_STEP_PDEATHSIG] = "pdeathsig",
+    [SBX_STEP_NETNS] = "setns-net",
+    [SBX_STEP_MOUNT_PRIVATE] = "mount-private",
+    [SBX_STEP_ROOT_TMPFS] = "root-tmpfs",
+    [SBX_STEP_MOUNT_OP] = "mount",
+    [SBX_STEP_PIVOT] = "pivot-root",
+    [SBX_STEP_ROOT_RDONLY] = "root-readonly",
+    [SBX_STEP_CLONE_PROGRAM] = "clone-program",
+    [SBX_STEP_CGROUP_JOIN] = "cgroup-join",
+    [SBX_STEP_FDS] = "fds",
+    [SBX_STEP_RLIMIT] = "rlimit",
+    [SBX_STEP_CREDENTIALS] = "credentials",
+    [SBX_STEP_CAPABILITIES] = "capabilities",
+    [SBX_STEP_NO_NEW_PRIVS] = "no-new-privs",
+    [SBX_STEP_CHDIR] = "chdir",
+    [SBX_STEP_SECCOMP] = "seccomp",
+    [SBX_STEP_EXEC] = "exec",
+};
+
+const char *sbx__child_step_name(int step)
+{
+    if (step <= 0 || (size_t)step >= sizeof(step_names) / sizeof(step_names[0]) ||
+        !step_names[step])
+        return "child";
+    return step_names[step];
+}
+
+CHILD_FN _Noreturn static void fail(int error_fd, int step, int err, int detail)
+{
+    struct sbx_child_error rec = {.step = step, .err = err > 0 ? err : EIO, .detail = detail};
+
+    (void)!write(error_fd, &rec, sizeof(rec));
+    _exit(127);
+}
+
+/* Closes every fd except the (few) listed ones, with close_range over the gaps. */
+CHILD_FN static void close_all_except(int *keep, size_t n)
+{
+    unsigned next = 0;
+
+    /* insertion sort: n is about ten */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < next)
+            continue;
+        if ((unsigned)keep[i] > next)
+            syscall(SYS_close_range, next, (unsigned)keep[i] - 1, 0);
+        next = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, next, ~0U, 0);
+}
+
+CHILD_FN static int set_limit(int resource, uint64_t value)
+{
+    struct rlimit rl = {.rlim_cur = value ? value : RLIM_INFINITY,
+                        .rlim_max = value ? value : RLIM_INFINITY};
+    return setrlimit(resource, &rl) < 0 ? -errno : 0;
+}
+
+CHILD_FN static int apply_rlimits(const struct sbx_child_args *a)
+{
+    struct rlimit cpu = {.rlim_cur = a->rlimit_cpu_sec, .rlim_max = a->rlimit_cpu_sec + 1};
+    struct rlimit core = {0, 0};
+
+    if (a->rlimit_nofile && set_limit(RLIMIT_NOFILE, a->rlimit_nofile) < 0)
+        return -errno;
+    if (set_limit(RLIMIT_FSIZE, a->rlimit_fsize) < 0 || set_limit(RLIMIT_STACK, a->rlimit_stack) < 0)
+        return -errno;
+    if (a->rlimit_nproc && set_limit(RLIMIT_NPROC, a->rlimit_nproc) < 0)
+        return -errno;
+    /* RLIMIT_CPU is only a backstop per process (SIGXCPU then SIGKILL a second later): the
+     * monitor polls the cgroup, which counts every thread and child. */
+    if (a->rlimit_cpu_sec && setrlimit(RLIMIT_CPU, &cpu) < 0)
+        return -errno;
+    if (setrlimit(RLIMIT_CORE, &core) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Capabilities: the bounding set first (dropping needs CAP_SETPCAP, which the uid change below
+ * takes away), then ambient, then the uid change clears permitted and effective sets; a final
+ * capset makes that explicit whatever the securebits say. */
+CHILD_FN static int drop_privileges(const struct sbx_child_args *a, int *step)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
+
+    *step = SBX_STEP_CAPABILITIES;
+    for (int cap = 0; cap <= 63; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return -errno;
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return -errno;
+    *step = SBX_STEP_CREDENTIALS;
+    if (setgroups(0, NULL) < 0 || setresgid(a->gid, a->gid, a->gid) < 0 ||
+        setresuid(a->uid, a->uid, a->uid) < 0)
+        return -errno;
+    *step = SBX_STEP_CAPABILITIES;
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        return -errno;
+    *step = SBX_STEP_NO_NEW_PRIVS;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+/* The program: joins the stage cgroup, takes its fds, limits and slot uid, loads seccomp last
+ * (after it, only execve is left to do) and execs. */
+CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
+{
+    int keep[] = {0, 1, 2, PROGRAM_ERROR_FD}, step, r;
+
+    step = SBX_STEP_CGROUP_JOIN;
+    /* "0" moves the writer itself; the fds were opened by the daemon (root) before clone. */
+    for (size_t i = 0; i < a->n_cgroup_fds; i++)
+        if (pwrite(a->cgroup_fds[i], "0", 1, 0) < 0)
+            fail(a->error_fd, step, errno, (int)i);
+    /* Own session: no controlling terminal to inject into, a process group of its own. */
+    if (setsid() < 0)
+        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
+    /* Sources are all >= 3 (the daemon keeps 0-2 open), so 0-2 can be set first; then the
+     * error pipe moves to 3, whatever sat there being no longer needed. */
+    if (dup2(a->stdin_fd, 0) < 0 || dup2(a->stdout_fd, 1) < 0 || dup2(a->stderr_fd, 2) < 0)
+        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
+    if (a->error_fd != PROGRAM_ERROR_FD && dup3(a->error_fd, PROGRAM_ERROR_FD, O_CLOEXEC) < 0)
+        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
+    close_all_except(keep, ARRAY_SIZE(keep));
+    r = apply_rlimits(a);
+    if (r < 0)
+        fail(PROGRAM_ERROR_FD, SBX_STEP_RLIMIT, -r, 0);
+    r = drop_privileges(a, &step);
+    if (r < 0)
+        fail(PROGRAM_ERROR_FD, step, -r, 0);
+    if (chdir("/box/submission") < 0)
+        fail(PROGRAM_ERROR_FD, SBX_STEP_CHDIR, errno, 0);
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->seccomp, 0, 0) < 0)
+        fail(PROGRAM_ERROR_FD, SBX_STEP_SECCOMP, errno, 0);
+    execve(a->argv[0], (char *const *)a->argv, (char *const *)a->envp);
+    fail(PROGRAM_ERROR_FD, SBX_STEP_EXEC, errno, 0);
+}
+
+CHILD_FN static void build_root(const struct sbx_child_args *a)
+{
+    size_t failed = 0;
+    int r;
+
+    /* Nothing mounted below may propagate back to the daemon's namespace. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        fail(a->error_fd, SBX_STEP_MOUNT_PRIVATE, errno, 0);
+    if (mount("capsule-root", a->box_root, "tmpfs", MS_NOSUID | MS_NODEV,
+              "size=1m,nr_inodes=512,mode=0755") < 0)
+        fail(a->error_fd, SBX_STEP_ROOT_TMPFS, errno, 0);
+    r = sbx__mount_plan_apply(a->plan, &failed);
+    if (r < 0)
+        fail(a->error_fd, SBX_STEP_MOUNT_OP, -r, (int)failed);
+    /* pivot_root(".", ".") stacks the old root on the new one; the detached unmount then
+     * drops every host mount from this namespace, so nothing else of the host is reachable. */
+    if (chdir(a->box_root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+        umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        fail(a->error_fd, SBX_STEP_PIVOT, errno, 0);
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+        fail(a->error_fd, SBX_STEP_ROOT_RDONLY, errno, 0);
+}
+
+/* Reaps every child; when the main program ends, reports its wait status and exits, which
+ * makes the kernel kill everything left in the PID namespace. */
+CHILD_FN _Noreturn static void supervise(const struct sbx_child_args *a, pid_t program)
+{
+    struct sbx_child_status st = {0};
+    int status;
+
+    for (;;) {
+        pid_t pid = (pid_t)syscall(SYS_wait4, -1, &status, __WALL, NULL);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(126); /* ECHILD before the program ended cannot happen; fail loudly */
+        }
+        if (pid == program) {
+            st.wait_status = status;
+            (void)!write(a->status_fd, &st, sizeof(st));
+            _exit(0);
+        }
+    }
+}
+
+CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
+    int keep[16];
+    size_t n = 0;
+    long pid;
+
+    /* Dies with the daemon thread that cloned it (slot workers live as long as the daemon).
+     * getppid() cannot check for a race here: it is 0 across the PID namespace boundary. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail(a->error_fd, SBX_STEP_PDEATHSIG, errno, 0);
+    /* Other slots' pipes were inherited by the clone: keep only ours. */
+    keep[n++] = a->stdin_fd;
+    keep[n++] = a->stdout_fd;
+    keep[n++] = a->stderr_fd;
+    keep[n++] = a->status_fd;
+    keep[n++] = a->error_fd;
+    keep[n++] = a->netns_fd;
+    for (size_t i = 0; i < a->n_cgroup_fds && n < 16; i++)
+        keep[n++] = a->cgroup_fds[i];
+    close_all_except(keep, n);
+    if (a->netns_fd >= 0 && setns(a->netns_fd, CLONE_NEWNET) < 0)
+        fail(a->error_fd, SBX_STEP_NETNS, errno, 0);
+    build_root(a);
+
+    /* fork-like clone by raw syscall: glibc's fork() would run atfork handlers and take
+     * locks that other daemon threads may hold. */
+    pid = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid < 0)
+        fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
+    if (pid == 0)
+        run_program(a);
+
+    /* PID 1 keeps nothing the program could use: no capabilities, not dumpable (so /proc/1
+     * stays closed to the program), only the status pipe. */
+    close(a->stdin_fd);
+    close(a->stdout_fd);
+    close(a->stderr_fd);
+    close(a->error_fd);
+    for (size_t i = 0; i < a->n_cgroup_fds; i++)
+        close(a->cgroup_fds[i]);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    (void)syscall(SYS_capset, &hdr, data);
+    supervise(a, (pid_t)pid);
+}

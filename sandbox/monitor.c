@@ -1,0 +1,210 @@
+/* The monitor: one epoll loop per stage on the slot worker's thread. It reads both output
+ * pipes with their caps, polls the cgroup's CPU counter, watches the wall clock, and kills the
+ * box (SIGKILL to PID 1 through its pidfd, plus the cgroup) the moment a limit trips. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "macro.h"
+#include "time-util.h"
+
+/* CPU usage is sampled this often: a trip is seen within ~10 ms of the limit (Piston: 100). */
+#define CPU_POLL_USEC (10 * USEC_PER_MSEC)
+
+enum { SRC_STDOUT, SRC_STDERR, SRC_STATUS, SRC_ERROR, SRC_PIDFD };
+
+static void box_kill(struct sbx_monitor *mon)
+{
+    if (!mon->killed_usec)
+        mon->killed_usec = now_usec();
+    (void)syscall(SYS_pidfd_send_signal, mon->pidfd, SIGKILL, NULL, 0);
+    (void)sbx__cgroup_leaf_kill(mon->leaf);
+}
+
+/* Appends to one stream within its cap; the first byte beyond the cap trips the stream. */
+static int capture(struct sbx_monitor *mon, struct sbx_result *res, int src, const char *buf,
+                   size_t n)
+{
+    struct strbuf *sb = src == SRC_STDOUT ? &res->out : &res->err;
+    uint64_t limit = mon->spec->output_limit;
+    long stored;
+
+    if (sb->truncated)
+        return 0; /* this stream already overflowed: the rest is discarded */
+    if (limit)
+        sb->cap = limit;
+    stored = strbuf_append(sb, buf, n);
+    if (stored < 0)
+        return (int)stored;
+    if (strbuf_append(&res->output, buf, (size_t)stored) < 0)
+        return -ENOMEM;
+    if (sb->truncated && res->output_trip == SBX_OUTPUT_OK) {
+        res->output_trip = src == SRC_STDOUT ? SBX_OUTPUT_STDOUT : SBX_OUTPUT_STDERR;
+        box_kill(mon);
+    }
+    return 0;
+}
+
+static int drain(struct sbx_monitor *mon, struct sbx_result *res, int src, int *fd)
+{
+    char buf[65536];
+    ssize_t k = read(*fd, buf, sizeof(buf));
+
+    if (k < 0)
+        return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+    if (k == 0) {
+        *fd = safe_close(*fd);
+        return 0;
+    }
+    return capture(mon, res, src, buf, (size_t)k);
+}
+
+static int read_record(int *fd, void *rec, size_t size, bool *got)
+{
+    ssize_t k = read(*fd, rec, size);
+
+    if (k < 0)
+        return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+    if (k == (ssize_t)size)
+        *got = true;
+    /* A record is written with one write() below PIPE_BUF: it arrives whole or not at all;
+     * after it (or at EOF) the pipe is done. */
+    *fd = safe_close(*fd);
+    return 0;
+}
+
+static void check_limits(struct sbx_monitor *mon, struct sbx_result *res, usec_t now)
+{
+    const struct sbx_spec *spec = mon->spec;
+    uint64_t cpu;
+
+    if (res->time_trip != SBX_TIME_OK || res->output_trip != SBX_OUTPUT_OK)
+        return;
+    if (spec->wall_limit_ms && now - mon->start_usec >= spec->wall_limit_ms * USEC_PER_MSEC) {
+        res->time_trip = SBX_TIME_WALL;
+        box_kill(mon);
+        return;
+    }
+    if (spec->cpu_limit_ms && sbx__cgroup_leaf_cpu_usec(mon->leaf, &cpu) >= 0 &&
+        cpu >= spec->cpu_limit_ms * USEC_PER_MSEC) {
+        res->time_trip = SBX_TIME_CPU;
+        box_kill(mon);
+    }
+}
+
+static int add_fd(int epfd, int fd, int src)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)src};
+
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int next_timeout_ms(const struct sbx_monitor *mon, usec_t now, bool dead)
+{
+    const struct sbx_spec *spec = mon->spec;
+    usec_t wait = CPU_POLL_USEC;
+
+    if (dead)
+        return -1; /* only draining pipes whose writers are all gone */
+    if (spec->wall_limit_ms) {
+        usec_t deadline = mon->start_usec + spec->wall_limit_ms * USEC_PER_MSEC;
+        wait = deadline > now ? MIN(wait, deadline - now) : 0;
+    }
+    if (!spec->cpu_limit_ms && !spec->wall_limit_ms)
+        return -1;
+    return (int)((wait + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
+}
+
+static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_t src,
+                        struct sbx_child_status *st, bool *got_status,
+                        struct sbx_child_error *cerr, bool *got_error, bool *dead)
+{
+    switch (src) {
+    case SRC_STDOUT:
+        return drain(mon, res, SRC_STDOUT, &mon->stdout_fd);
+    case SRC_STDERR:
+        return drain(mon, res, SRC_STDERR, &mon->stderr_fd);
+    case SRC_STATUS:
+        if (!*got_status)
+            res->wall_usec = now_usec() - mon->start_usec;
+        return read_record(&mon->status_fd, st, sizeof(*st), got_status);
+    case SRC_ERROR:
+        return read_record(&mon->error_fd, cerr, sizeof(*cerr), got_error);
+    case SRC_PIDFD:
+        *dead = true;
+        return 0;
+    }
+    return 0;
+}
+
+int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
+                     struct sbx_child_error *child_error)
+{
+    _cleanup_close_ int epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct sbx_child_status st = {0};
+    bool got_status = false, got_error = false, dead = false;
+    int r;
+
+    if (epfd < 0)
+        return -errno;
+    if ((r = add_fd(epfd, mon->stdout_fd, SRC_STDOUT)) < 0 ||
+        (r = add_fd(epfd, mon->stderr_fd, SRC_STDERR)) < 0 ||
+        (r = add_fd(epfd, mon->status_fd, SRC_STATUS)) < 0 ||
+        (r = add_fd(epfd, mon->error_fd, SRC_ERROR)) < 0 ||
+        (r = add_fd(epfd, mon->pidfd, SRC_PIDFD)) < 0)
+        return r;
+
+    /* Done when PID 1 is dead (so is everything else in its namespace) and every pipe has
+     * reached EOF. A fd closed by safe_close leaves the epoll set on its own. */
+    while (!dead || mon->stdout_fd >= 0 || mon->stderr_fd >= 0 || mon->status_fd >= 0 ||
+           mon->error_fd >= 0) {
+        struct epoll_event events[8];
+        usec_t now = now_usec();
+        int n;
+
+        check_limits(mon, res, now);
+        n = epoll_wait(epfd, events, (int)ARRAY_SIZE(events), next_timeout_ms(mon, now, dead));
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        for (int i = 0; i < n; i++) {
+            if (events[i].data.u32 == SRC_PIDFD && dead)
+                continue;
+            r = handle_event(mon, res, events[i].data.u32, &st, &got_status, child_error,
+                             &got_error, &dead);
+            if (r < 0) {
+                box_kill(mon);
+                return r;
+            }
+            if (events[i].data.u32 == SRC_PIDFD)
+                (void)epoll_ctl(epfd, EPOLL_CTL_DEL, mon->pidfd, NULL);
+        }
+        if (got_error)
+            box_kill(mon);
+        if (got_status && !dead)
+            box_kill(mon); /* the main program ended: nothing else in the box may go on */
+    }
+    if (got_error)
+        return -child_error->err;
+    if (!got_status) {
+        /* PID 1 died without a report: fine when a limit made us kill it (the program died
+         * with it, by SIGKILL); anything else means the supervisor itself was lost. */
+        if (res->time_trip == SBX_TIME_OK && res->output_trip == SBX_OUTPUT_OK)
+            return -ECHILD;
+        res->signal = SIGKILL;
+        res->wall_usec = mon->killed_usec - mon->start_usec;
+        return 0;
+    }
+    if (!res->wall_usec)
+        res->wall_usec = now_usec() - mon->start_usec;
+    if (WIFEXITED(st.wait_status)) {
+        res->exited = true;
+        res->exit_code = WEXITSTATUS(st.wait_status);
+    } else if (WIFSIGNALED(st.wait_status)) {
+        res->signal = WTERMSIG(st.wait_status);
+    }
+    return 0;
+}
