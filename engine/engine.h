@@ -117,3 +117,8 @@ struct eng_stats {
     uint64_t sandbox_failures;
 };
 void eng_get_stats(struct eng_engine *eng, struct eng_stats *ret);
+
+struct sbx_error;
+/** Runs `/bin/sh -c 'exit 0'` in a real box on slot 0 (startup check). -errno, reterr says
+ *  which step failed. Call before eng_new (uses slot 0 directly). */
+int eng_self_test(const struct eng_config *cfg, struct sbx_context *ctx, struct sbx_error *reterr);

@@ -1,0 +1,194 @@
+/* The job's files: one tmpfs per job on the slot directory, holding submission/, tmp/ and
+ * shm/ (the box sees them as /box/submission, /tmp, /dev/shm), so one size and inode quota
+ * covers all three. The daemon never follows a link in there: every open is dirfd-relative
+ * with O_NOFOLLOW, every create O_EXCL, and cleanup is an unmount, not a walk (Judge0's
+ * CVE-2024-28185 was one open through a planted symlink). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "internal.h"
+#include "macro.h"
+
+static const char *const box_dirs[] = {"submission", "tmp", "shm"};
+
+static int mkdir_owned(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid)
+{
+    _cleanup_close_ int fd = -1;
+
+    if (mkdirat(dirfd, name, mode) < 0)
+        return -errno;
+    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    /* fchown/fchmod on the fd: the mode is exact whatever the umask */
+    if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)
+        return -errno;
+    return 0;
+}
+
+int eng__box_open(struct sbx_slot *slot, uint64_t size, uint64_t inodes, struct eng_box *ret)
+{
+    const char *dir = sbx_slot_dir(slot);
+    uid_t uid = sbx_slot_uid(slot);
+    gid_t gid = sbx_slot_gid(slot);
+    char opts[128];
+    int fd, r;
+
+    *ret = (struct eng_box){.slot = slot, .dirfd = -1};
+    snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%llu,mode=0755", (unsigned long long)size,
+             (unsigned long long)inodes);
+    if (mount("capsule-job", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        return -errno;
+    ret->mounted = true;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        r = -errno;
+        eng__box_close(ret);
+        return r;
+    }
+    ret->dirfd = fd;
+    for (size_t i = 0; i < ARRAY_SIZE(box_dirs); i++) {
+        /* /tmp and /dev/shm are the box's own: sticky not needed, one uid uses them */
+        r = mkdir_owned(fd, box_dirs[i], i == 0 ? 0755 : 0700, uid, gid);
+        if (r < 0) {
+            eng__box_close(ret);
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Creates the parent directories of `name` below dirfd (mode 0700, slot-owned) and returns
+ * an fd of the innermost one; *base points at the last component. */
+static int open_parent(int dirfd, char *name, uid_t uid, gid_t gid, const char **base)
+{
+    _cleanup_close_ int cur = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+    char *component = name;
+    int r;
+
+    if (cur < 0)
+        return -errno;
+    for (char *slash; (slash = strchr(component, '/')); component = slash + 1) {
+        int next;
+        *slash = '\0';
+        r = mkdir_owned(cur, component, 0700, uid, gid);
+        if (r < 0 && r != -EEXIST)
+            return r;
+        next = openat(cur, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        *slash = '/';
+        if (next < 0)
+            return -errno;
+        safe_close(cur);
+        cur = next;
+    }
+    *base = component;
+    return TAKE_FD(cur);
+}
+
+static int write_one(int subfd, const struct eng_file *f, uid_t uid, gid_t gid)
+{
+    _cleanup_free_ char *name = strdup(f->name);
+    _cleanup_close_ int parent = -1, fd = -1;
+    const char *base = NULL;
+
+    if (!name)
+        return -ENOMEM;
+    parent = open_parent(subfd, name, uid, gid, &base);
+    if (parent < 0)
+        return parent;
+    fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (fchown(fd, uid, gid) < 0)
+        return -errno;
+    return write_all(fd, f->content, f->len);
+}
+
+int eng__box_write_files(struct eng_box *box, const struct eng_file *files, size_t n)
+{
+    _cleanup_close_ int subfd =
+        openat(box->dirfd, "submission", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int r;
+
+    if (subfd < 0)
+        return -errno;
+    for (size_t i = 0; i < n; i++) {
+        r = write_one(subfd, &files[i], sbx_slot_uid(box->slot), sbx_slot_gid(box->slot));
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Removes everything below dirfd without following links. Depth is bounded by the inode
+ * quota; every level holds one fd, which the daemon's RLIMIT_NOFILE easily covers. */
+static int remove_contents(int dirfd, unsigned depth)
+{
+    DIR *d;
+    struct dirent *de;
+    int r = 0, fd;
+
+    if (depth > 4096)
+        return -ELOOP;
+    fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return -errno;
+    d = fdopendir(fd);
+    if (!d) {
+        safe_close(fd);
+        return -errno;
+    }
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd, de->d_name, 0) == 0 || errno == ENOENT)
+            continue;
+        if (errno != EISDIR && errno != EPERM) {
+            r = -errno;
+            break;
+        }
+        int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) {
+            r = -errno;
+            break;
+        }
+        r = remove_contents(sub, depth + 1);
+        safe_close(sub);
+        if (r < 0 || unlinkat(dirfd, de->d_name, AT_REMOVEDIR) < 0) {
+            r = r < 0 ? r : -errno;
+            break;
+        }
+    }
+    closedir(d);
+    return r;
+}
+
+int eng__box_reset_scratch(struct eng_box *box)
+{
+    for (size_t i = 1; i < ARRAY_SIZE(box_dirs); i++) {
+        _cleanup_close_ int fd =
+            openat(box->dirfd, box_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int r;
+        if (fd < 0)
+            return -errno;
+        r = remove_contents(fd, 0);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+void eng__box_close(struct eng_box *box)
+{
+    box->dirfd = safe_close(box->dirfd);
+    if (box->mounted)
+        (void)umount2(sbx_slot_dir(box->slot), MNT_DETACH);
+    box->mounted = false;
+}

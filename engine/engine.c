@@ -1,0 +1,207 @@
+/* Bounded FIFO of jobs and one worker thread per sandbox slot. HTTP threads only submit;
+ * workers run jobs one at a time and hand the result to the done callback. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "macro.h"
+
+/* Workers need little stack: the monitor's read buffer is the biggest frame. Small stacks
+ * keep idle RSS low (they are virtual until touched anyway). */
+#define WORKER_STACK_SIZE (512 * 1024)
+
+struct job {
+    struct eng_request *req;
+    eng_done_fn done;
+    void *userdata;
+    struct job *next;
+};
+
+struct worker {
+    struct eng_engine *eng;
+    struct sbx_slot *slot;
+    pthread_t thread;
+    bool started;
+};
+
+struct eng_engine {
+    struct eng_config cfg;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct job *head, **tail;
+    size_t queued;
+    bool stopping;
+    unsigned running;
+    struct worker *workers;
+    unsigned n_workers;
+    atomic_uint_fast64_t completed, sandbox_failures;
+};
+
+void eng_request_free(struct eng_request *req)
+{
+    if (!req)
+        return;
+    for (size_t i = 0; i < req->n_files; i++) {
+        free(req->files[i].name);
+        free(req->files[i].content);
+    }
+    free(req->files);
+    free(req->stdin_data);
+    for (char **a = req->args; a && *a; a++)
+        free(*a);
+    free(req->args);
+    rt_registry_unref(req->registry);
+    free(req);
+}
+
+static struct job *queue_pop(struct eng_engine *eng)
+{
+    struct job *job;
+
+    pthread_mutex_lock(&eng->lock);
+    while (!eng->head && !eng->stopping)
+        pthread_cond_wait(&eng->cond, &eng->lock);
+    job = eng->head;
+    if (job) {
+        eng->head = job->next;
+        if (!eng->head)
+            eng->tail = &eng->head;
+        eng->queued--;
+        eng->running++;
+    }
+    pthread_mutex_unlock(&eng->lock);
+    return job;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct eng_engine *eng = w->eng;
+    struct job *job;
+
+    while ((job = queue_pop(eng))) {
+        struct eng_result *res = calloc(1, sizeof(*res));
+        if (res) {
+            eng__job_run(w->slot, &eng->cfg, job->req, res);
+            if (res->error < 0 && res->error != -ENOSPC && res->error != -EDQUOT)
+                atomic_fetch_add(&eng->sandbox_failures, 1);
+        }
+        eng_request_free(job->req);
+        pthread_mutex_lock(&eng->lock);
+        eng->running--;
+        pthread_mutex_unlock(&eng->lock);
+        atomic_fetch_add(&eng->completed, 1);
+        job->done(job->userdata, res); /* res NULL: out of memory, the api answers 500 */
+        free(job);
+    }
+    return NULL;
+}
+
+int eng_new(const struct eng_config *cfg, struct sbx_context *ctx, struct eng_engine **ret)
+{
+    struct eng_engine *eng = calloc(1, sizeof(*eng));
+    pthread_attr_t attr;
+    int r = 0;
+
+    if (!eng)
+        return -ENOMEM;
+    eng->cfg = *cfg;
+    eng->tail = &eng->head;
+    pthread_mutex_init(&eng->lock, NULL);
+    pthread_cond_init(&eng->cond, NULL);
+    eng->n_workers = sbx_context_slot_count(ctx);
+    eng->workers = calloc(eng->n_workers, sizeof(*eng->workers));
+    if (!eng->workers) {
+        eng_free(eng);
+        return -ENOMEM;
+    }
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
+    for (unsigned i = 0; i < eng->n_workers && r == 0; i++) {
+        eng->workers[i] = (struct worker){.eng = eng, .slot = sbx_context_slot(ctx, i)};
+        r = pthread_create(&eng->workers[i].thread, &attr, worker_main, &eng->workers[i]);
+        eng->workers[i].started = r == 0;
+    }
+    pthread_attr_destroy(&attr);
+    if (r != 0) {
+        eng_free(eng);
+        return -r;
+    }
+    *ret = eng;
+    return 0;
+}
+
+struct eng_engine *eng_free(struct eng_engine *eng)
+{
+    struct job *job;
+
+    if (!eng)
+        return NULL;
+    pthread_mutex_lock(&eng->lock);
+    eng->stopping = true;
+    /* Queued jobs never started: they are answered as failed (the api says 503). */
+    job = eng->head;
+    eng->head = NULL;
+    eng->tail = &eng->head;
+    eng->queued = 0;
+    pthread_cond_broadcast(&eng->cond);
+    pthread_mutex_unlock(&eng->lock);
+    while (job) {
+        struct job *next = job->next;
+        struct eng_result *res = calloc(1, sizeof(*res));
+        if (res) {
+            res->error = -ESHUTDOWN;
+            res->error_message = strdup("server shutting down");
+        }
+        eng_request_free(job->req);
+        job->done(job->userdata, res);
+        free(job);
+        job = next;
+    }
+    for (unsigned i = 0; i < eng->n_workers; i++)
+        if (eng->workers[i].started)
+            pthread_join(eng->workers[i].thread, NULL);
+    free(eng->workers);
+    pthread_cond_destroy(&eng->cond);
+    pthread_mutex_destroy(&eng->lock);
+    free(eng);
+    return NULL;
+}
+
+int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done, void *userdata)
+{
+    struct job *job = calloc(1, sizeof(*job));
+    int r = 0;
+
+    if (!job)
+        return -ENOMEM;
+    *job = (struct job){.req = req, .done = done, .userdata = userdata};
+    pthread_mutex_lock(&eng->lock);
+    if (eng->stopping)
+        r = -ESHUTDOWN;
+    else if (eng->cfg.max_queue && eng->queued >= eng->cfg.max_queue)
+        r = -EAGAIN;
+    else {
+        *eng->tail = job;
+        eng->tail = &job->next;
+        eng->queued++;
+        pthread_cond_signal(&eng->cond);
+    }
+    pthread_mutex_unlock(&eng->lock);
+    if (r < 0)
+        free(job);
+    return r;
+}
+
+void eng_get_stats(struct eng_engine *eng, struct eng_stats *ret)
+{
+    pthread_mutex_lock(&eng->lock);
+    ret->running = eng->running;
+    ret->queued = eng->queued;
+    pthread_mutex_unlock(&eng->lock);
+    ret->completed = atomic_load(&eng->completed);
+    ret->sandbox_failures = atomic_load(&eng->sandbox_failures);
+}

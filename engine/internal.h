@@ -1,0 +1,32 @@
+/* Shared inside the engine layer only (eng__ prefix). */
+#pragma once
+
+#include "engine.h"
+#include "sandbox.h"
+
+/* box.c: the per-job tmpfs on the slot directory and the request's files. */
+struct eng_box {
+    struct sbx_slot *slot;
+    int dirfd;        /* the mounted tmpfs root (holds submission/, tmp/, shm/) */
+    bool mounted;
+};
+/** Mounts a fresh tmpfs (size, inodes) on the slot directory and creates the three dirs,
+ *  owned by the slot uid. */
+int eng__box_open(struct sbx_slot *slot, uint64_t size, uint64_t inodes, struct eng_box *ret);
+/** Writes every file under submission/ (O_EXCL|O_NOFOLLOW, parents 0700). -ENOSPC/-EDQUOT
+ *  when the quota is hit. */
+int eng__box_write_files(struct eng_box *box, const struct eng_file *files, size_t n);
+/** Empties tmp/ and shm/ between stages (no-follow walk; all box processes are dead). */
+int eng__box_reset_scratch(struct eng_box *box);
+/** Detaches the tmpfs: nothing is walked, every file of the job goes at once. */
+void eng__box_close(struct eng_box *box);
+
+/* result.c: sandbox result -> stage object (status precedence of PISTON-API.md 3.5). */
+int eng__stage_from_sandbox(struct sbx_result *sr, struct eng_stage_result *ret);
+int eng__stage_copy(const struct eng_stage_result *src, struct eng_stage_result *ret);
+void eng__stage_done(struct eng_stage_result *st);
+
+/* job.c */
+/** Runs every stage of req in the slot; fills res (res->error < 0 for a 500). */
+void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg,
+                  const struct eng_request *req, struct eng_result *res);

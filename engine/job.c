@@ -1,0 +1,223 @@
+/* One job: box, files, compile stage (if the runtime has one), run stage, cleanup. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "internal.h"
+#include "macro.h"
+
+/* stdin is a sealed memfd: no feeding loop, no SIGPIPE, no deadlock with a program that
+ * never reads, and the program cannot change what a later reader sees. */
+static int stdin_memfd(const char *data, size_t len)
+{
+    _cleanup_close_ int fd = memfd_create("capsule-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    r = write_all(fd, data, len);
+    if (r < 0)
+        return r;
+    if (lseek(fd, 0, SEEK_SET) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+        return -errno;
+    return TAKE_FD(fd);
+}
+
+static void strv_free(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
+
+/* envp = package environment + PISTON_LANGUAGE + HOME=/tmp; nothing of the daemon's. */
+static char **build_envp(const struct rt_runtime *rt)
+{
+    _cleanup_(strv_freep) char **env = NULL;
+    size_t n = 0, k = 0;
+
+    while (rt->env && rt->env[n])
+        n++;
+    env = calloc(n + 3, sizeof(char *));
+    if (!env)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(rt->env[i], "HOME=", 5) == 0 || strncmp(rt->env[i], "PISTON_LANGUAGE=", 16) == 0)
+            continue; /* ours win */
+        if (!(env[k++] = strdup(rt->env[i])))
+            return NULL;
+    }
+    if (asprintf(&env[k], "PISTON_LANGUAGE=%s", rt->language) < 0) {
+        env[k] = NULL;
+        return NULL;
+    }
+    if (!(env[k + 1] = strdup("HOME=/tmp")))
+        return NULL;
+    return TAKE_PTR(env);
+}
+
+/* argv = /bin/bash <package>/<script> <extra...> */
+static char **build_argv(const struct rt_runtime *rt, const char *script, const char *const *extra,
+                         size_t n_extra)
+{
+    char **argv = calloc(n_extra + 3, sizeof(char *));
+
+    if (!argv)
+        return NULL;
+    argv[0] = strdup("/bin/bash");
+    if (asprintf(&argv[1], "%s/%s", rt->package_dir, script) < 0)
+        argv[1] = NULL;
+    if (!argv[0] || !argv[1]) {
+        strv_free(argv);
+        return NULL;
+    }
+    for (size_t i = 0; i < n_extra; i++)
+        if (!(argv[i + 2] = strdup(extra[i]))) {
+            strv_free(argv);
+            return NULL;
+        }
+    return argv;
+}
+
+struct stage_input {
+    const char *script;
+    const char *const *extra;
+    size_t n_extra;
+    const char *stdin_data;
+    size_t stdin_len;
+    const struct eng_stage_limits *limits;
+};
+
+static uint64_t positive(int64_t v)
+{
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static int run_stage(struct sbx_slot *slot, const struct eng_request *req, char **envp,
+                     const struct stage_input *in, struct eng_stage_result *ret,
+                     struct sbx_error *reterr)
+{
+    _cleanup_(strv_freep) char **argv = build_argv(req->runtime, in->script, in->extra,
+                                                   in->n_extra);
+    _cleanup_close_ int stdin_fd = -1;
+    struct sbx_result sr = {0};
+    int r;
+
+    if (!argv)
+        return -ENOMEM;
+    stdin_fd = stdin_memfd(in->stdin_data, in->stdin_len);
+    if (stdin_fd < 0)
+        return stdin_fd;
+    struct sbx_spec spec = {
+        .argv = (const char *const *)argv,
+        .envp = (const char *const *)envp,
+        .package_dir = req->runtime->package_dir,
+        .stdin_fd = stdin_fd,
+        .wall_limit_ms = positive(in->limits->timeout_ms),
+        .cpu_limit_ms = positive(in->limits->cpu_time_ms),
+        .memory_limit = positive(in->limits->memory_bytes),
+        .max_processes = positive(req->max_process_count),
+        .max_open_files = positive(req->max_open_files),
+        .max_file_size = positive(req->max_file_size),
+        .output_limit = positive(req->output_max_size),
+    };
+    r = sbx_run(slot, &spec, &sr, reterr);
+    if (r < 0)
+        return r;
+    r = eng__stage_from_sandbox(&sr, ret);
+    sbx_result_done(&sr);
+    return r;
+}
+
+static int fail_job(struct eng_result *res, int err, const char *what, const struct sbx_error *e)
+{
+    char buf[128];
+
+    res->error = err < 0 ? err : -EIO;
+    if (e && e->step) {
+        if (asprintf(&res->error_message, "sandbox failure at %s%s%s: %s", e->step,
+                     e->path[0] ? " " : "", e->path, strerror_r(-e->err, buf, sizeof(buf))) < 0)
+            res->error_message = NULL;
+    } else if (asprintf(&res->error_message, "%s: %s", what,
+                        strerror_r(-res->error, buf, sizeof(buf))) < 0) {
+        res->error_message = NULL;
+    }
+    return res->error;
+}
+
+static int run_stages(struct sbx_slot *slot, const struct eng_request *req, struct eng_box *box,
+                      struct eng_result *res)
+{
+    _cleanup_(strv_freep) char **envp = build_envp(req->runtime);
+    _cleanup_free_ const char **code_files = calloc(req->n_files + 1, sizeof(char *));
+    const char *entry = NULL;
+    struct sbx_error e = {0};
+    size_t n_code = 0, n_args = 0;
+    int r;
+
+    if (!envp || !code_files)
+        return fail_job(res, -ENOMEM, "job", NULL);
+    for (size_t i = 0; i < req->n_files; i++)
+        if (req->files[i].utf8)
+            code_files[n_code++] = req->files[i].name;
+    entry = n_code ? code_files[0] : req->files[0].name;
+    if (req->runtime->compiled) {
+        struct stage_input in = {"compile", code_files, n_code, "", 0, &req->compile};
+        res->has_compile = true;
+        r = run_stage(slot, req, envp, &in, &res->compile, &e);
+        if (r < 0)
+            return fail_job(res, r, "compile stage", &e);
+        if (!res->compile.has_code || res->compile.code != 0)
+            return eng__stage_copy(&res->compile, &res->run) < 0
+                       ? fail_job(res, -ENOMEM, "job", NULL)
+                       : 0;
+        r = eng__box_reset_scratch(box);
+        if (r < 0)
+            return fail_job(res, r, "resetting /tmp between stages", NULL);
+    }
+    while (req->args && req->args[n_args])
+        n_args++;
+    _cleanup_free_ const char **run_extra = calloc(n_args + 2, sizeof(char *));
+    if (!run_extra)
+        return fail_job(res, -ENOMEM, "job", NULL);
+    run_extra[0] = entry;
+    for (size_t i = 0; i < n_args; i++)
+        run_extra[i + 1] = req->args[i];
+    struct stage_input in = {"run", run_extra, n_args + 1, req->stdin_data, req->stdin_len,
+                             &req->run};
+    r = run_stage(slot, req, envp, &in, &res->run, &e);
+    if (r < 0)
+        return fail_job(res, r, "run stage", &e);
+    return 0;
+}
+
+void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg,
+                  const struct eng_request *req, struct eng_result *res)
+{
+    struct eng_box box;
+    int r;
+
+    res->runtime = req->runtime;
+    r = eng__box_open(slot, cfg->tmpfs_size, cfg->tmpfs_inodes, &box);
+    if (r < 0) {
+        fail_job(res, r, "creating the job directory", NULL);
+        return;
+    }
+    r = eng__box_write_files(&box, req->files, req->n_files);
+    if (r == -ENOSPC || r == -EDQUOT) {
+        res->error = r;
+        res->error_message = strdup("files exceed the sandbox disk quota");
+    } else if (r < 0) {
+        fail_job(res, r, "writing the files", NULL);
+    } else {
+        (void)run_stages(slot, req, &box, res);
+    }
+    eng__box_close(&box);
+}
