@@ -1,1 +1,121 @@
-int main(void){return 0;}
+/* capsuled: startup phase, engine, server, signals, drain. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "sandbox.h"
+#include "server.h"
+
+static const char *env_lookup(void *userdata, const char *name)
+{
+    (void)userdata;
+    return getenv(name);
+}
+
+static void warn_runtime(void *userdata, const char *message)
+{
+    (void)userdata;
+    log_warn("%s", message);
+}
+
+static int fail_sandbox(const char *what, int r, const struct sbx_error *e)
+{
+    log_error("%s failed at step %s%s%s: %s", what, e->step ? e->step : "?",
+              e->path[0] ? " " : "", e->path, strerror(-(e->err ? e->err : r)));
+    return EXIT_FAILURE;
+}
+
+static int serve(struct api_config *cfg, struct rt_registry *reg, struct sbx_context *ctx)
+{
+    struct eng_engine *eng = NULL;
+    struct api_server *srv = NULL;
+    struct signalfd_siginfo si;
+    sigset_t mask;
+    uint16_t port;
+    int sfd, r;
+
+    /* blocked before any thread exists, so every thread inherits the mask */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    r = eng_new(&cfg->eng, ctx, &eng);
+    if (r >= 0)
+        r = api_server_start(cfg, reg, eng, &srv, &port);
+    if (r < 0 || sfd < 0) {
+        log_error("cannot serve on %s:%u: %s", cfg->bind_host, cfg->bind_port, strerror(-r));
+        eng_free(eng);
+        return EXIT_FAILURE;
+    }
+    printf("listening on %s:%u\n", cfg->bind_host, port);
+    fflush(stdout);
+    log_info("capsuled ready: %zu runtimes, %u slots, cgroup v%d", rt_registry_count(reg),
+             sbx_context_slot_count(ctx), sbx_context_cgroup_version(ctx));
+    while (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGHUP)
+        ; /* SIGHUP: nothing to reopen, logs go to stderr */
+    log_info("signal %u: draining", si.ssi_signo);
+    api_server_quiesce(srv);
+    eng = eng_free(eng); /* finishes running jobs; their connections are resumed */
+    usleep(100 * 1000);   /* let the pool threads send the last responses */
+    srv = api_server_free(srv);
+    close(sfd);
+    return EXIT_SUCCESS;
+}
+
+int main(void)
+{
+    struct api_config cfg = {0};
+    struct rt_registry *reg = NULL;
+    struct sbx_context *ctx = NULL;
+    struct sbx_error e = {0};
+    char *error = NULL, *failed = NULL;
+    int r, status;
+
+    /* fds 0-2 must exist: box pipes are assumed to land at 3 and above */
+    while ((r = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0 && r <= 2)
+        (void)fcntl(r, F_SETFD, 0);
+    if (r > 2)
+        close(r);
+    if (api_config_load(env_lookup, NULL, &cfg, &error) < 0) {
+        fprintf(stderr, "%s\n", error ? error : "invalid configuration");
+        return EXIT_FAILURE;
+    }
+    log_set_level(cfg.log_level);
+    struct rt_load_options opts = {.runtimes_dir = cfg.runtimes_dir, .data_dir = cfg.data_dir,
+                                   .probe_versions = true};
+    r = rt_registry_load(&opts, warn_runtime, NULL, &reg, &failed);
+    if (r < 0) {
+        if (failed)
+            log_error("runtime %s: its toolchain is missing or broken (version probe failed)",
+                      failed);
+        else
+            log_error("cannot load runtimes from %s: %s", cfg.runtimes_dir, strerror(-r));
+        return EXIT_FAILURE;
+    }
+    struct sbx_config sc = {.n_slots = cfg.eng.max_concurrent_jobs, .uid_base = cfg.eng.uid_min,
+                            .gid_base = cfg.eng.gid_min, .networking = cfg.eng.networking,
+                            .instance = cfg.eng.instance, .run_dir = cfg.eng.run_dir};
+    r = sbx_context_new(&sc, &ctx, &e);
+    if (r < 0)
+        return fail_sandbox("sandbox setup", r, &e);
+    r = eng_self_test(&cfg.eng, ctx, &e);
+    if (r < 0) {
+        status = fail_sandbox("sandbox self-test", r, &e);
+    } else {
+        status = serve(&cfg, reg, ctx);
+    }
+    sbx_context_free(ctx);
+    rt_registry_unref(reg);
+    api_config_done(&cfg);
+    free(failed);
+    return status;
+}

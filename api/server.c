@@ -1,0 +1,177 @@
+/* libmicrohttpd glue: body cap, request pipeline (PISTON-API.md 2.1), suspend while a job
+ * runs and resume from the worker's done callback. MHD runs a thread pool with internal
+ * polling; thread-per-connection mode cannot suspend. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "route.h"
+#include "server.h"
+#include "strbuf.h"
+
+struct api_server {
+    struct MHD_Daemon *mhd;
+    int listen_fd;  /* MHD closes it on stop unless quiesced: then it is ours */
+    bool quiesced;
+    struct api_routes routes;
+    uint64_t max_body_size;
+};
+
+static int listen_socket(const char *host, uint16_t port, uint16_t *ret_port)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    int fd, one = 1;
+
+    if (strchr(host, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+            return -EINVAL;
+        len = sizeof(*s6);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+            return -EINVAL;
+        len = sizeof(*s4);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    *ret_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static struct api_conn *conn_new(struct MHD_Connection *connection, struct api_server *srv)
+{
+    struct api_conn *c = calloc(1, sizeof(*c));
+    const char *cl;
+
+    if (!c)
+        return NULL;
+    c->connection = connection;
+    c->routes = &srv->routes;
+    c->body.cap = srv->max_body_size;
+    /* Content-Length over the limit: answered before reading (MHD then closes). */
+    cl = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == 0 && *end == '\0' && n > srv->max_body_size)
+            c->too_large = true;
+    }
+    return c;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct api_server *srv = cls;
+    struct api_conn *c = *con_cls;
+
+    (void)version;
+    if (!c) {
+        c = conn_new(connection, srv);
+        if (!c)
+            return MHD_NO;
+        *con_cls = c;
+        if (c->too_large)
+            return api_reply_too_large(c);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        /* a chunked body past the cap: nothing more is kept, the 413 goes out at the end */
+        if (!c->body_too_large && strbuf_append(&c->body, upload_data, *upload_data_size) < 0)
+            return MHD_NO;
+        if (c->body.truncated)
+            c->body_too_large = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return api_dispatch(c, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)connection;
+    (void)toe;
+    api_conn_free(*con_cls);
+    *con_cls = NULL;
+}
+
+int api_server_start(const struct api_config *cfg, struct rt_registry *reg,
+                     struct eng_engine *eng, struct api_server **ret, uint16_t *ret_port)
+{
+    struct api_server *srv = calloc(1, sizeof(*srv));
+    int r;
+
+    if (!srv)
+        return -ENOMEM;
+    srv->listen_fd = -1;
+    srv->max_body_size = cfg->max_body_size;
+    r = api_routes_init(&srv->routes, cfg, reg, eng);
+    if (r < 0) {
+        api_server_free(srv);
+        return r;
+    }
+    srv->listen_fd = listen_socket(cfg->bind_host, cfg->bind_port, ret_port);
+    if (srv->listen_fd < 0) {
+        r = srv->listen_fd;
+        api_server_free(srv);
+        return r;
+    }
+    srv->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
+        NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MAX(cfg->http_threads, 1u),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+    if (!srv->mhd) {
+        api_server_free(srv);
+        return -EADDRNOTAVAIL;
+    }
+    *ret = srv;
+    return 0;
+}
+
+void api_server_quiesce(struct api_server *srv)
+{
+    if (srv && srv->mhd && !srv->quiesced)
+        srv->quiesced = MHD_quiesce_daemon(srv->mhd) != MHD_INVALID_SOCKET;
+}
+
+struct api_server *api_server_free(struct api_server *srv)
+{
+    if (!srv)
+        return NULL;
+    if (srv->mhd)
+        MHD_stop_daemon(srv->mhd);
+    if (!srv->mhd || srv->quiesced)
+        safe_close(srv->listen_fd);
+    api_routes_done(&srv->routes);
+    free(srv);
+    return NULL;
+}
