@@ -1,0 +1,244 @@
+/* Real boxes through sbx_run(): exit codes, signals, limits, the mount view, identity,
+ * environment, fds, network and accounting. Needs root and cgroups (exit 77 otherwise). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+#include "test.h"
+
+static struct sbx_context *ctx;
+static struct sbx_slot *slot;
+
+static void setup(void)
+{
+    struct sbx_error e = {0};
+    char instance[64], run_dir[128];
+    const char *dir;
+    int r;
+
+    if (geteuid() != 0)
+        TEST_SKIP("needs root");
+    snprintf(instance, sizeof(instance), "capsule-test-run-%d", getpid());
+    snprintf(run_dir, sizeof(run_dir), "/run/capsule/%s", instance);
+    struct sbx_config cfg = {.n_slots = 1, .uid_base = 64000 + (getpid() % 500) * 2,
+                             .gid_base = 64000 + (getpid() % 500) * 2, .instance = instance,
+                             .run_dir = run_dir};
+    r = sbx_context_new(&cfg, &ctx, &e);
+    if (r == -ENOENT && e.step && strcmp(e.step, "cgroup-detect") == 0)
+        TEST_SKIP("no usable cgroup controller %s", e.path);
+    if (r < 0)
+        TEST_FAIL("sbx_context_new: step %s path %s: %s", e.step, e.path, strerror(-r));
+    slot = sbx_context_slot(ctx, 0);
+    dir = sbx_slot_dir(slot);
+    ASSERT_OK(mount("t", dir, "tmpfs", 0, "size=16m,mode=0755") < 0 ? -errno : 0);
+    static const char *const sub[] = {"submission", "tmp", "shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/%s", dir, sub[i]);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        ASSERT_OK(chown(p, sbx_slot_uid(slot), sbx_slot_gid(slot)) < 0 ? -errno : 0);
+    }
+}
+
+static void teardown(void)
+{
+    umount2(sbx_slot_dir(slot), MNT_DETACH);
+    ctx = sbx_context_free(ctx);
+}
+
+static int stdin_fd(const char *text)
+{
+    int fd = memfd_create("in", MFD_CLOEXEC);
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    lseek(fd, 0, SEEK_SET);
+    return fd;
+}
+
+/* Runs `sh -c script` with the given spec tweaks. */
+static void run_sh(const char *script, struct sbx_spec *spec, struct sbx_result *res)
+{
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    static const char *const envp[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", NULL};
+    struct sbx_error e = {0};
+    int r;
+
+    spec->argv = argv;
+    spec->envp = envp;
+    if (!spec->stdin_fd)
+        spec->stdin_fd = stdin_fd("");
+    if (!spec->wall_limit_ms)
+        spec->wall_limit_ms = 5000;
+    if (!spec->output_limit)
+        spec->output_limit = 65536;
+    r = sbx_run(slot, spec, res, &e);
+    if (r < 0)
+        TEST_FAIL("sbx_run: step %s path %s: %s", e.step, e.path, strerror(-r));
+}
+
+TEST(exit_code_and_output)
+{
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+
+    setup();
+    run_sh("echo out; echo err >&2; exit 3", &spec, &res);
+    ASSERT_TRUE(res.exited);
+    ASSERT_EQ(res.exit_code, 3);
+    ASSERT_STREQ(res.out.data, "out\n");
+    ASSERT_STREQ(res.err.data, "err\n");
+    ASSERT_EQ(res.output.len, 8);
+    ASSERT_TRUE(res.memory_known);
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(signal_is_reported)
+{
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+
+    setup();
+    run_sh("kill -SEGV $$", &spec, &res);
+    ASSERT_FALSE(res.exited);
+    ASSERT_EQ(res.signal, SIGSEGV);
+    ASSERT_EQ(res.time_trip, SBX_TIME_OK);
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(wall_limit_kills)
+{
+    struct sbx_spec spec = {.wall_limit_ms = 300};
+    struct sbx_result res = {0};
+
+    setup();
+    run_sh("trap '' TERM INT; sleep 10", &spec, &res);
+    ASSERT_EQ(res.time_trip, SBX_TIME_WALL);
+    ASSERT_EQ(res.signal, SIGKILL);
+    ASSERT_GE(res.wall_usec, 300000);
+    ASSERT_LE(res.wall_usec, 1500000);
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(cpu_limit_counts_children)
+{
+    struct sbx_spec spec = {.cpu_limit_ms = 400, .wall_limit_ms = 5000};
+    struct sbx_result res = {0};
+
+    setup();
+    run_sh("(while :; do :; done) & (while :; do :; done) & wait", &spec, &res);
+    ASSERT_EQ(res.time_trip, SBX_TIME_CPU);
+    ASSERT_GE(res.cpu_usec, 400000);
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(output_limit_trips_and_truncates)
+{
+    struct sbx_spec spec = {.output_limit = 1000};
+    struct sbx_result res = {0};
+
+    setup();
+    run_sh("while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done", &spec, &res);
+    ASSERT_EQ(res.output_trip, SBX_OUTPUT_STDOUT);
+    ASSERT_EQ(res.out.len, 1000);
+    ASSERT_LE(res.wall_usec, 1000000);
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(memory_limit_oom)
+{
+    struct sbx_spec spec = {.memory_limit = 32 << 20};
+    struct sbx_result res = {0};
+
+    setup();
+    /* /tmp is the box tmpfs, whose pages are charged to the box */
+    run_sh("exec /usr/bin/python3 -c \"x = b'x' * (100 << 20); print('survived')\"", &spec, &res);
+    ASSERT_TRUE(res.oom_killed);
+    ASSERT_EQ(res.signal, SIGKILL);
+    ASSERT_TRUE(res.memory_peak <= (uint64_t)(33 << 20));
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(identity_env_fds_and_view)
+{
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+    char expect[256];
+
+    setup();
+    run_sh("id -u; id -g; pwd; env | sort | tr '\\n' ' '; echo; ls /proc/self/fd | tr '\\n' ' ';"
+           " echo; ls / | tr '\\n' ' '; echo; cat /proc/net/dev | wc -l;"
+           " grep -c . /proc/1/cmdline 2>&1 | head -1; touch /usr/x 2>/dev/null || echo ro",
+           &spec, &res);
+    ASSERT_TRUE(res.exited);
+    snprintf(expect, sizeof(expect), "%u\n%u\n/box/submission\n", (unsigned)sbx_slot_uid(slot),
+             (unsigned)sbx_slot_gid(slot));
+    ASSERT_TRUE(strncmp(res.out.data, expect, strlen(expect)) == 0);
+    ASSERT_NOT_NULL(strstr(res.out.data, "HOME=/tmp PATH=/usr/bin:/bin PWD=/box/submission"));
+    /* fds: 0 1 2 and the one ls itself opens */
+    ASSERT_NOT_NULL(strstr(res.out.data, "\n0 1 2 3 \n"));
+    ASSERT_NOT_NULL(strstr(res.out.data, "ro"));
+    ASSERT_NULL(strstr(res.out.data, "root "));
+    ASSERT_NULL(strstr(res.out.data, "home "));
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(namespaces_and_privileges_denied)
+{
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+
+    setup();
+    run_sh("unshare -r true 2>/dev/null && echo userns-open;"
+           " unshare -n true 2>/dev/null && echo netns-open;"
+           " cat /root/.bashrc 2>/dev/null && echo root-readable;"
+           " echo x > /etc/passwd 2>/dev/null && echo etc-writable;"
+           " ip link 2>/dev/null | grep -q UP && echo lo-up; echo done",
+           &spec, &res);
+    ASSERT_STREQ(res.out.data, "done\n");
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(pids_limit)
+{
+    struct sbx_spec spec = {.max_processes = 8};
+    struct sbx_result res = {0};
+
+    setup();
+    /* builtins only once the cap is reached: nothing else could be started */
+    run_sh("(for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done) 2>/dev/null;"
+           " set -- /proc/[0-9]*; echo $#", &spec, &res);
+    ASSERT_TRUE(res.exited);
+    if (!res.out.data)
+        TEST_FAIL("no output; stderr: %s", res.err.data ? res.err.data : "");
+    ASSERT_LE(atoi(res.out.data), 10);
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(daemonized_child_does_not_delay)
+{
+    struct sbx_spec spec = {.wall_limit_ms = 5000};
+    struct sbx_result res = {0};
+
+    setup();
+    run_sh("setsid sleep 30 & echo started", &spec, &res);
+    ASSERT_TRUE(res.exited);
+    ASSERT_EQ(res.exit_code, 0);
+    ASSERT_LE(res.wall_usec, 1000000);
+    sbx_result_done(&res);
+    teardown();
+}
