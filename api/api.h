@@ -33,6 +33,14 @@ int api_config_load(api_getenv_fn getenv_fn, void *userdata, struct api_config *
                     char **ret_error);
 void api_config_done(struct api_config *cfg);
 
+/** Parses a request body per PISTON-API.md 2.1 step 2: an empty body is `{}`, otherwise it
+ *  must be a JSON object or array (duplicate keys: last wins; `\u0000` allowed; numbers are
+ *  read as JavaScript would, so 1e30 or 1e400 reach validation as huge values instead of
+ *  failing). Invalid UTF-8 is replaced by U+FFFD first, as Piston's body parser does.
+ *  Returns 0 with *ret (new reference), or -EBADMSG with *ret_detail (malloc'd parser detail
+ *  for "Malformed JSON in request body: <detail>" / "SyntaxError: <detail>"), or -ENOMEM. */
+int api_body_parse_json(const char *body, size_t len, json_t **ret, char **ret_detail);
+
 /** Decodes and validates an execute request in the wire order of PISTON-API.md 2.3. On a
  *  validation failure returns -EINVAL with the exact 400 message in *ret_message (malloc'd);
  *  -ENOMEM on allocation failure. On success *ret owns a reference to reg. */
@@ -43,3 +51,5 @@ int api_execute_decode(json_t *root, struct rt_registry *reg, const struct eng_c
 char *api_encode_result(const struct eng_result *res, size_t *ret_len);
 char *api_encode_runtimes(const struct rt_registry *reg, size_t *ret_len);
 char *api_encode_message(const char *message, size_t *ret_len);
+/** `{"message":"<message>","stack":"<stack>"}`, for the 413 and malformed-JSON answers. */
+char *api_encode_message_stack(const char *message, const char *stack, size_t *ret_len);

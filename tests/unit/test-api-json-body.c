@@ -1,0 +1,125 @@
+/* Request body parsing (PISTON-API.md 2.1 step 2), compared with what Express's body-parser
+ * and JSON.parse accept. */
+#include <math.h>
+
+#include "api.h"
+#include "macro.h"
+#include "test.h"
+
+static json_t *parse_ok(const char *body, size_t len)
+{
+    json_t *root = NULL;
+    _cleanup_free_ char *detail = NULL;
+    int r = api_body_parse_json(body, len, &root, &detail);
+
+    if (r < 0)
+        TEST_FAIL("\"%s\": %d (%s)", body, r, detail ? detail : "no detail");
+    ASSERT_NOT_NULL(root);
+    return root;
+}
+#define PARSE_OK(s) parse_ok(s, sizeof(s) - 1)
+
+static void parse_bad(const char *body, const char *detail_want)
+{
+    json_t *root = NULL;
+    _cleanup_free_ char *detail = NULL;
+
+    ASSERT_EQ(api_body_parse_json(body, strlen(body), &root, &detail), -EBADMSG);
+    ASSERT_NULL(root);
+    ASSERT_STREQ(detail, detail_want);
+}
+
+static char *compact(json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    json_decref(v);
+    return s;
+}
+
+TEST(empty_body_is_empty_object)
+{
+    _cleanup_free_ char *a = compact(parse_ok("", 0));
+    _cleanup_free_ char *b = compact(PARSE_OK("\xEF\xBB\xBF"));
+
+    ASSERT_STREQ(a, "{}");
+    ASSERT_STREQ(b, "{}");
+}
+
+TEST(objects_and_arrays)
+{
+    _cleanup_free_ char *a = compact(PARSE_OK("{\"a\":\"b\"}"));
+    _cleanup_free_ char *b = compact(PARSE_OK(" [1,2] \n"));
+    _cleanup_free_ char *c = compact(PARSE_OK("\xEF\xBB\xBF{\"x\":[]}"));
+
+    ASSERT_STREQ(a, "{\"a\":\"b\"}");
+    ASSERT_STREQ(b, "[1.0,2.0]"); /* numbers are JavaScript doubles */
+    ASSERT_STREQ(c, "{\"x\":[]}");
+}
+
+TEST(duplicate_keys_last_wins)
+{
+    json_auto_t *root = PARSE_OK("{\"language\":\"a\",\"language\":\"b\"}");
+
+    ASSERT_STREQ(json_string_value(json_object_get(root, "language")), "b");
+    ASSERT_EQ(json_object_size(root), 1);
+}
+
+TEST(nul_in_strings)
+{
+    json_auto_t *root = PARSE_OK("{\"s\":\"a\\u0000b\"}");
+    json_t *s = json_object_get(root, "s");
+
+    ASSERT_EQ(json_string_length(s), 3);
+    ASSERT_TRUE(memcmp(json_string_value(s), "a\0b", 3) == 0);
+}
+
+TEST(big_numbers)
+{
+    json_auto_t *root = PARSE_OK("{\"a\":99999999999999999999,\"b\":1e400,\"c\":-1E+999,"
+                                 "\"d\":1e-400,\"e\":\"1e400\",\"f\":[2.5e999]}");
+
+    ASSERT_TRUE(json_real_value(json_object_get(root, "a")) == 1e20);
+    ASSERT_TRUE(json_real_value(json_object_get(root, "b")) >= 1e300);
+    ASSERT_TRUE(json_real_value(json_object_get(root, "c")) <= -1e300);
+    ASSERT_TRUE(json_real_value(json_object_get(root, "d")) == 0.0);
+    ASSERT_STREQ(json_string_value(json_object_get(root, "e")), "1e400");
+    ASSERT_TRUE(json_real_value(json_array_get(json_object_get(root, "f"), 0)) >= 1e300);
+}
+
+TEST(huge_integer_literal)
+{
+    /* 400 digits: JSON.parse gives Infinity. */
+    char body[512] = "{\"a\":";
+    size_t n = strlen(body);
+    json_t *root;
+
+    memset(body + n, '9', 400);
+    strcpy(body + n + 400, "}");
+    root = parse_ok(body, strlen(body));
+    ASSERT_TRUE(json_real_value(json_object_get(root, "a")) >= 1e300);
+    json_decref(root);
+}
+
+TEST(invalid_utf8_replaced)
+{
+    json_auto_t *root = PARSE_OK("{\"s\":\"a\xFF\xC3\"}");
+
+    ASSERT_STREQ(json_string_value(json_object_get(root, "s")), "a\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(malformed)
+{
+    parse_bad("5", "'[' or '{' expected near '5' at position 1");
+    parse_bad("\"s\"", "'[' or '{' expected near '\"s\"' at position 3");
+    parse_bad("   ", "'[' or '{' expected near end of file at position 3");
+    parse_bad("{\"a\":1", "'}' expected near end of file at position 6");
+    parse_bad("{\"a\":1} x", "end of file expected near 'x' at position 9");
+    parse_bad("{'a':1}", "string or '}' expected near ''' at position 2");
+    parse_bad("{\"a\":\"\x01\"}", "control character 0x1 near '\"' at position 6");
+    /* Still malformed once an overflowing number is clamped. */
+    parse_bad("{\"a\":1e400x}", "'}' expected near 'x' at position 11");
+    parse_bad("{\"a\":01e400}", "invalid token near '0' at position 6");
+    /* After an overflow is clamped, a later error keeps its original position. */
+    parse_bad("{\"a\":1e400,}", "string or '}' expected near '}' at position 12");
+}
