@@ -77,14 +77,14 @@ static int classify(const struct sbx_result *sr, struct eng_stage_result *st)
             return set_message(st, "Memory limit exceeded");
         return set_message_number(st, "Caught fatal signal ", sr->signal);
     }
-    if (sr->exit_code != 0) {
+    if (sr->exit_code != 0)
         st->status = ENG_STATUS_RE;
-        if (set_message_number(st, "Exited with error status ", sr->exit_code) < 0)
-            return -ENOMEM;
-    }
-    /* only a child was OOM-killed: the main process's verdict stands, with a note */
-    if (sr->oom_killed && !st->message)
+    /* only a child was OOM-killed: the main process's status and code stand, the message
+     * says what happened (for a null status, the one case with a message) */
+    if (sr->oom_killed)
         return set_message(st, "Memory limit exceeded (child process)");
+    if (sr->exit_code != 0)
+        return set_message_number(st, "Exited with error status ", sr->exit_code);
     return 0;
 }
 

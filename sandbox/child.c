@@ -33,6 +33,7 @@
 static const char *const step_names[] = {
     [SBX_STEP_PDEATHSIG] = "pdeathsig",
     [SBX_STEP_NETNS] = "setns-net",
+    [SBX_STEP_HOSTNAME] = "hostname",
     [SBX_STEP_MOUNT_PRIVATE] = "mount-private",
     [SBX_STEP_ROOT_TMPFS] = "root-tmpfs",
     [SBX_STEP_MOUNT_OP] = "mount",
@@ -182,6 +183,9 @@ CHILD_FN static void build_root(const struct sbx_child_args *a)
     size_t failed = 0;
     int r;
 
+    /* The UTS namespace is the box's own: the host's name is not the program's business. */
+    if (sethostname("capsule", 7) < 0)
+        fail(a->error_fd, SBX_STEP_HOSTNAME, errno, 0);
     /* Nothing mounted below may propagate back to the daemon's namespace. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail(a->error_fd, SBX_STEP_MOUNT_PRIVATE, errno, 0);

@@ -148,6 +148,7 @@ struct sbx_context {
 enum sbx_child_step {
     SBX_STEP_PDEATHSIG = 1,
     SBX_STEP_NETNS,
+    SBX_STEP_HOSTNAME,
     SBX_STEP_MOUNT_PRIVATE,
     SBX_STEP_ROOT_TMPFS,
     SBX_STEP_MOUNT_OP,

@@ -77,6 +77,18 @@ TEST(oom_kill_of_child_only_is_a_note)
     eng__stage_done(&st);
 }
 
+TEST(oom_kill_of_child_with_error_exit)
+{
+    struct sbx_result sr = {.exited = true, .exit_code = 1, .oom_killed = true};
+    struct eng_stage_result st;
+
+    from(&sr, &st);
+    ASSERT_EQ(st.status, ENG_STATUS_RE);
+    ASSERT_EQ(st.code, 1);
+    ASSERT_STREQ(st.message, "Memory limit exceeded (child process)");
+    eng__stage_done(&st);
+}
+
 TEST(output_beats_time_beats_memory)
 {
     struct sbx_result sr = {.signal = SIGKILL, .oom_killed = true, .time_trip = SBX_TIME_CPU,
