@@ -20,6 +20,8 @@ int strbuf_reserve(struct strbuf *sb, size_t n)
     p = realloc(sb->data, alloc);
     if (!p)
         return -ENOMEM;
+    if (!sb->data)
+        p[0] = '\0'; /* a buffer is a valid empty string from its first allocation on */
     sb->data = p;
     sb->alloc = alloc;
     return 0;

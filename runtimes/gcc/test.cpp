@@ -1,0 +1,7 @@
+#include <iostream>
+
+int main()
+{
+    std::cout << "OK" << std::endl;
+    return 0;
+}
