@@ -18,7 +18,6 @@ struct api_config {
     char *data_dir;
     bool data_dir_explicit;
     uint64_t max_body_size;
-    uint64_t compile_cache_size;
     enum log_level log_level;
     char *repo_url;
     unsigned http_threads;

@@ -107,7 +107,7 @@ static const struct config_option options[] = {
     {"CAPSULE_TMPFS_SIZE", parse_integer, "67108864", FIELD(cfg.eng.tmpfs_size), 1, INT64_MAX},
     {"CAPSULE_TMPFS_INODES", parse_integer, "4096", FIELD(cfg.eng.tmpfs_inodes), 1, INT64_MAX},
     {"CAPSULE_MAX_QUEUE", parse_integer, "1024", FIELD(cfg.eng.max_queue), 0, INT64_MAX},
-    {"CAPSULE_COMPILE_CACHE_SIZE", parse_integer, "268435456", FIELD(cfg.compile_cache_size), 0,
+    {"CAPSULE_COMPILE_CACHE_SIZE", parse_integer, "268435456", FIELD(cfg.eng.compile_cache_size), 0,
      INT64_MAX},
     {"CAPSULE_INSTANCE", parse_instance, NULL},
     {"CAPSULE_HTTP_THREADS", parse_http_threads, NULL, FIELD(cfg.http_threads), 1,

@@ -37,7 +37,8 @@ struct eng_engine {
     unsigned running;
     struct worker *workers;
     unsigned n_workers;
-    atomic_uint_fast64_t completed, sandbox_failures;
+    atomic_uint_fast64_t completed, sandbox_failures, cache_hits, cache_misses;
+    struct eng_cache *cache;
 };
 
 void eng_request_free(struct eng_request *req)
@@ -85,7 +86,10 @@ static void *worker_main(void *arg)
     while ((job = queue_pop(eng))) {
         struct eng_result *res = calloc(1, sizeof(*res));
         if (res) {
-            eng__job_run(w->slot, &eng->cfg, job->req, res);
+            bool hit;
+            eng__job_run(w->slot, &eng->cfg, eng->cache, job->req, res, &hit);
+            if (job->req->runtime->compiled && eng->cache)
+                atomic_fetch_add(hit ? &eng->cache_hits : &eng->cache_misses, 1);
             if (res->error < 0 && res->error != -ENOSPC && res->error != -EDQUOT)
                 atomic_fetch_add(&eng->sandbox_failures, 1);
         }
@@ -110,6 +114,8 @@ int eng_new(const struct eng_config *cfg, struct sbx_context *ctx, struct eng_en
         return -ENOMEM;
     eng->cfg = *cfg;
     eng->tail = &eng->head;
+    /* emptied at every start: entries never outlive the daemon that recorded them */
+    eng->cache = eng__cache_new(cfg->compile_cache_size);
     pthread_mutex_init(&eng->lock, NULL);
     pthread_cond_init(&eng->cond, NULL);
     eng->n_workers = sbx_context_slot_count(ctx);
@@ -165,6 +171,7 @@ struct eng_engine *eng_free(struct eng_engine *eng)
         if (eng->workers[i].started)
             pthread_join(eng->workers[i].thread, NULL);
     free(eng->workers);
+    eng->cache = eng__cache_free(eng->cache);
     pthread_cond_destroy(&eng->cond);
     pthread_mutex_destroy(&eng->lock);
     free(eng);
@@ -204,4 +211,6 @@ void eng_get_stats(struct eng_engine *eng, struct eng_stats *ret)
     pthread_mutex_unlock(&eng->lock);
     ret->completed = atomic_load(&eng->completed);
     ret->sandbox_failures = atomic_load(&eng->sandbox_failures);
+    ret->cache_hits = atomic_load(&eng->cache_hits);
+    ret->cache_misses = atomic_load(&eng->cache_misses);
 }

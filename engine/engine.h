@@ -26,6 +26,7 @@ struct eng_config {
     bool networking;
     uint64_t tmpfs_size;
     uint64_t tmpfs_inodes;
+    uint64_t compile_cache_size; /* bytes; 0 turns the compile cache off */
     const char *instance; /* "capsule-<port>" */
     const char *run_dir;  /* "/run/capsule/<instance>" */
 };
@@ -115,6 +116,7 @@ struct eng_stats {
     size_t queued;
     uint64_t completed;
     uint64_t sandbox_failures;
+    uint64_t cache_hits, cache_misses;
 };
 void eng_get_stats(struct eng_engine *eng, struct eng_stats *ret);
 

@@ -27,6 +27,24 @@ int eng__stage_copy(const struct eng_stage_result *src, struct eng_stage_result 
 void eng__stage_done(struct eng_stage_result *st);
 
 /* job.c */
+struct eng_cache;
 /** Runs every stage of req in the slot; fills res (res->error < 0 for a 500). */
-void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg,
-                  const struct eng_request *req, struct eng_result *res);
+void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg, struct eng_cache *cache,
+                  const struct eng_request *req, struct eng_result *res, bool *ret_cache_hit);
+
+/* cache.c: compile cache (NULL cache = off). */
+#include "digest.h"
+struct eng_cache;
+struct eng_cache_entry;
+struct eng_cache *eng__cache_new(size_t max_bytes);
+struct eng_cache *eng__cache_free(struct eng_cache *c);
+int eng__cache_key(const struct eng_request *req, uint8_t key[DIGEST_SHA256_SIZE]);
+/** A referenced entry whose recorded compile fits `limits`, or NULL. */
+struct eng_cache_entry *eng__cache_lookup(struct eng_cache *c, const uint8_t key[DIGEST_SHA256_SIZE],
+                                          const struct eng_stage_limits *limits);
+void eng__cache_entry_unref(struct eng_cache *c, struct eng_cache_entry *e);
+const struct eng_stage_result *eng__cache_entry_compile(const struct eng_cache_entry *e);
+/** Snapshots submission/ after a successful compile. -E2BIG/-EPERM: not cacheable. */
+int eng__cache_store(struct eng_cache *c, const uint8_t key[DIGEST_SHA256_SIZE],
+                     const struct eng_stage_result *compile, int submission_fd);
+int eng__cache_restore(const struct eng_cache_entry *e, int submission_fd, uid_t uid, gid_t gid);

@@ -152,72 +152,141 @@ static int fail_job(struct eng_result *res, int err, const char *what, const str
     return res->error;
 }
 
-static int run_stages(struct sbx_slot *slot, const struct eng_request *req, struct eng_box *box,
-                      struct eng_result *res)
+struct job_ctx {
+    struct sbx_slot *slot;
+    const struct eng_request *req;
+    struct eng_box *box;
+    struct eng_result *res;
+    struct eng_cache *cache;         /* NULL: off */
+    bool keyed;                      /* key is valid */
+    uint8_t key[DIGEST_SHA256_SIZE]; /* compile cache key */
+    struct eng_cache_entry *hit;     /* compile skipped: its snapshot is in submission/ */
+};
+
+static void cache_store(struct job_ctx *j)
 {
+    int fd;
+
+    if (!j->cache || !j->keyed)
+        return;
+    fd = openat(j->box->dirfd, "submission", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    /* not cacheable (links, FIFOs, too big) or out of memory: simply not cached */
+    (void)eng__cache_store(j->cache, j->key, &j->res->compile, fd);
+    safe_close(fd);
+}
+
+static int compile_stage(struct job_ctx *j, char **envp, const char **code_files, size_t n_code,
+                         bool *ret_failed)
+{
+    struct stage_input in = {"compile", code_files, n_code, "", 0, &j->req->compile};
+    struct eng_result *res = j->res;
+    struct sbx_error e = {0};
+    int r;
+
+    res->has_compile = true;
+    *ret_failed = false;
+    if (j->hit)
+        return eng__stage_copy(eng__cache_entry_compile(j->hit), &res->compile) < 0
+                   ? fail_job(res, -ENOMEM, "job", NULL)
+                   : 0;
+    r = run_stage(j->slot, j->req, envp, &in, &res->compile, &e);
+    if (r < 0)
+        return fail_job(res, r, "compile stage", &e);
+    if (!res->compile.has_code || res->compile.code != 0) {
+        *ret_failed = true;
+        return eng__stage_copy(&res->compile, &res->run) < 0 ? fail_job(res, -ENOMEM, "job", NULL)
+                                                              : 0;
+    }
+    cache_store(j);
+    r = eng__box_reset_scratch(j->box);
+    if (r < 0)
+        return fail_job(res, r, "resetting /tmp between stages", NULL);
+    return 0;
+}
+
+static int run_stages(struct job_ctx *j)
+{
+    const struct eng_request *req = j->req;
     _cleanup_(strv_freep) char **envp = build_envp(req->runtime);
     _cleanup_free_ const char **code_files = calloc(req->n_files + 1, sizeof(char *));
-    const char *entry = NULL;
+    _cleanup_free_ const char **run_extra = NULL;
     struct sbx_error e = {0};
     size_t n_code = 0, n_args = 0;
+    bool failed;
     int r;
 
     if (!envp || !code_files)
-        return fail_job(res, -ENOMEM, "job", NULL);
+        return fail_job(j->res, -ENOMEM, "job", NULL);
     for (size_t i = 0; i < req->n_files; i++)
         if (req->files[i].utf8)
             code_files[n_code++] = req->files[i].name;
-    entry = n_code ? code_files[0] : req->files[0].name;
     if (req->runtime->compiled) {
-        struct stage_input in = {"compile", code_files, n_code, "", 0, &req->compile};
-        res->has_compile = true;
-        r = run_stage(slot, req, envp, &in, &res->compile, &e);
-        if (r < 0)
-            return fail_job(res, r, "compile stage", &e);
-        if (!res->compile.has_code || res->compile.code != 0)
-            return eng__stage_copy(&res->compile, &res->run) < 0
-                       ? fail_job(res, -ENOMEM, "job", NULL)
-                       : 0;
-        r = eng__box_reset_scratch(box);
-        if (r < 0)
-            return fail_job(res, r, "resetting /tmp between stages", NULL);
+        r = compile_stage(j, envp, code_files, n_code, &failed);
+        if (r < 0 || failed)
+            return r;
     }
     while (req->args && req->args[n_args])
         n_args++;
-    _cleanup_free_ const char **run_extra = calloc(n_args + 2, sizeof(char *));
+    run_extra = calloc(n_args + 2, sizeof(char *));
     if (!run_extra)
-        return fail_job(res, -ENOMEM, "job", NULL);
-    run_extra[0] = entry;
+        return fail_job(j->res, -ENOMEM, "job", NULL);
+    /* entry = the first utf8 file (validation guarantees one, except for the `file` runtime) */
+    run_extra[0] = n_code ? code_files[0] : req->files[0].name;
     for (size_t i = 0; i < n_args; i++)
         run_extra[i + 1] = req->args[i];
     struct stage_input in = {"run", run_extra, n_args + 1, req->stdin_data, req->stdin_len,
                              &req->run};
-    r = run_stage(slot, req, envp, &in, &res->run, &e);
+    r = run_stage(j->slot, req, envp, &in, &j->res->run, &e);
     if (r < 0)
-        return fail_job(res, r, "run stage", &e);
+        return fail_job(j->res, r, "run stage", &e);
     return 0;
 }
 
-void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg,
-                  const struct eng_request *req, struct eng_result *res)
+static int place_files(struct job_ctx *j)
+{
+    int fd, r;
+
+    if (!j->hit)
+        return eng__box_write_files(j->box, j->req->files, j->req->n_files);
+    fd = openat(j->box->dirfd, "submission", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    r = eng__cache_restore(j->hit, fd, sbx_slot_uid(j->slot), sbx_slot_gid(j->slot));
+    safe_close(fd);
+    return r;
+}
+
+void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg, struct eng_cache *cache,
+                  const struct eng_request *req, struct eng_result *res, bool *ret_cache_hit)
 {
     struct eng_box box;
+    struct job_ctx j = {.slot = slot, .req = req, .box = &box, .res = res, .cache = cache};
     int r;
 
     res->runtime = req->runtime;
+    *ret_cache_hit = false;
+    if (cache && req->runtime->compiled && eng__cache_key(req, j.key) >= 0) {
+        j.keyed = true;
+        j.hit = eng__cache_lookup(cache, j.key, &req->compile);
+        *ret_cache_hit = j.hit != NULL;
+    }
     r = eng__box_open(slot, cfg->tmpfs_size, cfg->tmpfs_inodes, &box);
     if (r < 0) {
         fail_job(res, r, "creating the job directory", NULL);
+        eng__cache_entry_unref(cache, j.hit);
         return;
     }
-    r = eng__box_write_files(&box, req->files, req->n_files);
+    r = place_files(&j);
     if (r == -ENOSPC || r == -EDQUOT) {
         res->error = r;
         res->error_message = strdup("files exceed the sandbox disk quota");
     } else if (r < 0) {
         fail_job(res, r, "writing the files", NULL);
     } else {
-        (void)run_stages(slot, req, &box, res);
+        (void)run_stages(&j);
     }
     eng__box_close(&box);
+    eng__cache_entry_unref(cache, j.hit);
 }

@@ -71,7 +71,7 @@ TEST(defaults)
     ASSERT_EQ(cfg.eng.tmpfs_size, 67108864);
     ASSERT_EQ(cfg.eng.tmpfs_inodes, 4096);
     ASSERT_EQ(cfg.eng.max_queue, 1024);
-    ASSERT_EQ(cfg.compile_cache_size, 268435456);
+    ASSERT_EQ(cfg.eng.compile_cache_size, 268435456);
     ASSERT_STREQ(cfg.eng.instance, "capsule-2000");
     ASSERT_STREQ(cfg.eng.run_dir, "/run/capsule/capsule-2000");
     ASSERT_GE(cfg.http_threads, 2);
@@ -110,7 +110,7 @@ TEST(explicit_values)
     ASSERT_STREQ(cfg.runtimes_dir, "/opt/rt");
     ASSERT_EQ(cfg.max_body_size, 536870912);
     ASSERT_EQ(cfg.eng.max_queue, 0);
-    ASSERT_EQ(cfg.compile_cache_size, 0);
+    ASSERT_EQ(cfg.eng.compile_cache_size, 0);
     ASSERT_STREQ(cfg.eng.instance, "blue.1");
     ASSERT_STREQ(cfg.eng.run_dir, "/run/a/blue.1");
     ASSERT_EQ(cfg.http_threads, 1);

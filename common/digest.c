@@ -1,0 +1,34 @@
+#include "digest.h"
+
+#include <nettle/sha2.h>
+
+_Static_assert(sizeof(struct sha256_ctx) <= sizeof(((struct digest_sha256 *)0)->state),
+               "digest_sha256 storage too small for nettle's sha256_ctx");
+
+static struct sha256_ctx *ctx_of(struct digest_sha256 *d)
+{
+    return (struct sha256_ctx *)(void *)d->state;
+}
+
+void digest_sha256_init(struct digest_sha256 *d)
+{
+    sha256_init(ctx_of(d));
+}
+
+void digest_sha256_update(struct digest_sha256 *d, const void *data, size_t len)
+{
+    sha256_update(ctx_of(d), len, data);
+}
+
+void digest_sha256_field(struct digest_sha256 *d, const void *data, size_t len)
+{
+    uint64_t n = len;
+
+    sha256_update(ctx_of(d), sizeof(n), (const uint8_t *)&n);
+    sha256_update(ctx_of(d), len, data);
+}
+
+void digest_sha256_final(struct digest_sha256 *d, uint8_t out[DIGEST_SHA256_SIZE])
+{
+    sha256_digest(ctx_of(d), DIGEST_SHA256_SIZE, out);
+}
