@@ -101,6 +101,7 @@ int main(void)
             log_error("cannot load runtimes from %s: %s", cfg.runtimes_dir, strerror(-r));
         return EXIT_FAILURE;
     }
+    eng_prepare_runtimes(&cfg.eng, reg, warn_runtime, NULL);
     struct sbx_config sc = {.n_slots = cfg.eng.max_concurrent_jobs, .uid_base = cfg.eng.uid_min,
                             .gid_base = cfg.eng.gid_min, .networking = cfg.eng.networking,
                             .instance = cfg.eng.instance, .run_dir = cfg.eng.run_dir};

@@ -27,6 +27,7 @@ struct eng_config {
     uint64_t tmpfs_size;
     uint64_t tmpfs_inodes;
     uint64_t compile_cache_size; /* bytes; 0 turns the compile cache off */
+    const char *prepared_dir;    /* base of packages' prepared files; NULL: /var/cache/capsule */
     const char *instance; /* "capsule-<port>" */
     const char *run_dir;  /* "/run/capsule/<instance>" */
 };
@@ -124,3 +125,8 @@ struct sbx_error;
 /** Runs `/bin/sh -c 'exit 0'` in a real box on slot 0 (startup check). -errno, reterr says
  *  which step failed. Call before eng_new (uses slot 0 directly). */
 int eng_self_test(const struct eng_config *cfg, struct sbx_context *ctx, struct sbx_error *reterr);
+
+/** Runs each bundled package's `prepare` script once (startup, before workers exist); a
+ *  failure only costs speed and is reported through warn. */
+void eng_prepare_runtimes(const struct eng_config *cfg, const struct rt_registry *reg,
+                          void (*warn)(void *userdata, const char *message), void *userdata);

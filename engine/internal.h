@@ -48,3 +48,9 @@ const struct eng_stage_result *eng__cache_entry_compile(const struct eng_cache_e
 int eng__cache_store(struct eng_cache *c, const uint8_t key[DIGEST_SHA256_SIZE],
                      const struct eng_stage_result *compile, int submission_fd);
 int eng__cache_restore(const struct eng_cache_entry *e, int submission_fd, uid_t uid, gid_t gid);
+
+/* prepare.c */
+const char *eng__prepared_base(const struct eng_config *cfg);
+/** The runtime package's prepared directory if it exists (0), else -errno. */
+int eng__prepared_dir_of(const struct eng_config *cfg, const struct rt_runtime *rt, char *buf,
+                         size_t size);

@@ -93,6 +93,7 @@ struct stage_input {
     const char *stdin_data;
     size_t stdin_len;
     const struct eng_stage_limits *limits;
+    const struct eng_config *cfg;
 };
 
 static uint64_t positive(int64_t v)
@@ -115,7 +116,11 @@ static int run_stage(struct sbx_slot *slot, const struct eng_request *req, char 
     stdin_fd = stdin_memfd(in->stdin_data, in->stdin_len);
     if (stdin_fd < 0)
         return stdin_fd;
+    char prepared[4096];
+    bool has_prepared =
+        eng__prepared_dir_of(in->cfg, req->runtime, prepared, sizeof(prepared)) >= 0;
     struct sbx_spec spec = {
+        .prepared_dir = has_prepared ? prepared : NULL,
         .argv = (const char *const *)argv,
         .envp = (const char *const *)envp,
         .package_dir = req->runtime->package_dir,
@@ -153,6 +158,7 @@ static int fail_job(struct eng_result *res, int err, const char *what, const str
 }
 
 struct job_ctx {
+    const struct eng_config *cfg;
     struct sbx_slot *slot;
     const struct eng_request *req;
     struct eng_box *box;
@@ -180,7 +186,7 @@ static void cache_store(struct job_ctx *j)
 static int compile_stage(struct job_ctx *j, char **envp, const char **code_files, size_t n_code,
                          bool *ret_failed)
 {
-    struct stage_input in = {"compile", code_files, n_code, "", 0, &j->req->compile};
+    struct stage_input in = {"compile", code_files, n_code, "", 0, &j->req->compile, j->cfg};
     struct eng_result *res = j->res;
     struct sbx_error e = {0};
     int r;
@@ -236,8 +242,8 @@ static int run_stages(struct job_ctx *j)
     run_extra[0] = n_code ? code_files[0] : req->files[0].name;
     for (size_t i = 0; i < n_args; i++)
         run_extra[i + 1] = req->args[i];
-    struct stage_input in = {"run", run_extra, n_args + 1, req->stdin_data, req->stdin_len,
-                             &req->run};
+    struct stage_input in = {"run",         run_extra, n_args + 1, req->stdin_data,
+                             req->stdin_len, &req->run, j->cfg};
     r = run_stage(j->slot, req, envp, &in, &j->res->run, &e);
     if (r < 0)
         return fail_job(j->res, r, "run stage", &e);
@@ -262,7 +268,8 @@ void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg, struct en
                   const struct eng_request *req, struct eng_result *res, bool *ret_cache_hit)
 {
     struct eng_box box;
-    struct job_ctx j = {.slot = slot, .req = req, .box = &box, .res = res, .cache = cache};
+    struct job_ctx j = {.cfg = cfg, .slot = slot, .req = req, .box = &box, .res = res,
+                        .cache = cache};
     int r;
 
     res->runtime = req->runtime;

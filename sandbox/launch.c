@@ -97,6 +97,16 @@ static int plan_for_spec(struct sbx_slot *slot, const struct sbx_spec *spec,
             return r;
         }
     }
+    if (spec->prepared_dir) {
+        r = sbx__mount_plan_add_parents(&plan, root, SBX_PREPARED_PATH);
+        if (r >= 0)
+            r = sbx__mount_plan_add(&plan, SBX_MOUNT_BIND_RO, spec->prepared_dir, root,
+                                    SBX_PREPARED_PATH);
+        if (r < 0) {
+            sbx__mount_plan_done(&plan);
+            return r;
+        }
+    }
     *ret = plan;
     return 0;
 }

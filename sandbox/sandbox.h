@@ -12,6 +12,9 @@
 struct sbx_context;
 struct sbx_slot;
 
+/* Where a package's startup-prepared files (e.g. Java's class-data archive) appear in a box. */
+#define SBX_PREPARED_PATH "/opt/capsule/prepared"
+
 /** Where a box failure happened, for one log line (bubblewrap's failing path). */
 struct sbx_error {
     const char *step; /* static string naming the setup step, e.g. "cgroup-create" */
@@ -55,6 +58,7 @@ struct sbx_spec {
     const char *const *argv; /* argv[0] is an absolute path inside the box */
     const char *const *envp; /* complete environment of the program */
     const char *package_dir; /* host directory bound read-only at the same path, or NULL */
+    const char *prepared_dir; /* host directory bound read-only at SBX_PREPARED_PATH, or NULL */
     int stdin_fd;            /* read end given to the program as fd 0 (e.g. sealed memfd) */
     uint64_t wall_limit_ms;  /* 0 = unlimited */
     uint64_t cpu_limit_ms;   /* 0 = unlimited */
