@@ -15,7 +15,7 @@ struct sbx_cgroup_root;
 struct sbx_cgroup_leaf;
 
 struct sbx_cgroup_paths {
-    const char *mountinfo;  /* "/proc/self/mountinfo" or a fake for tests */
+    const char *mountinfo;   /* "/proc/self/mountinfo" or a fake for tests */
     const char *proc_cgroup; /* "/proc/self/cgroup" or a fake */
     const char *path_prefix; /* "" normally; a fake tree's directory prepended to mount points */
     /* Fake trees only (tests), NULL on a real cgroupfs: the kernel creates a cgroup's control
@@ -124,8 +124,8 @@ struct sbx_slot {
     unsigned index;
     uid_t uid;
     gid_t gid;
-    char *dir;      /* run_dir/slot-<n>: the caller's job tmpfs mount point */
-    int netns_fd;   /* empty network namespace of the slot, -1 with networking */
+    char *dir;    /* run_dir/slot-<n>: the caller's job tmpfs mount point */
+    int netns_fd; /* empty network namespace of the slot, -1 with networking */
     uint64_t stage_seq;
     struct sbx_mount_plan plan; /* template: root, devices, toolchains, /etc, job dirs */
 };
@@ -169,7 +169,7 @@ const char *sbx__child_step_name(int step);
 
 struct sbx_child_error {
     int32_t step;
-    int32_t err; /* positive errno */
+    int32_t err;    /* positive errno */
     int32_t detail; /* mount op index for SBX_STEP_MOUNT_OP */
 };
 

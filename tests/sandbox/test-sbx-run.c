@@ -15,6 +15,15 @@
 static struct sbx_context *ctx;
 static struct sbx_slot *slot;
 
+static void teardown(void);
+
+/* A failed assertion exits the test's process: the cgroup tree must go all the same. */
+static void teardown_at_exit(void)
+{
+    if (ctx)
+        teardown();
+}
+
 static void setup(void)
 {
     struct sbx_error e = {0};
@@ -34,6 +43,7 @@ static void setup(void)
         TEST_SKIP("no usable cgroup controller %s", e.path);
     if (r < 0)
         TEST_FAIL("sbx_context_new: step %s path %s: %s", e.step, e.path, strerror(-r));
+    atexit(teardown_at_exit);
     slot = sbx_context_slot(ctx, 0);
     dir = sbx_slot_dir(slot);
     ASSERT_OK(mount("t", dir, "tmpfs", 0, "size=16m,mode=0755") < 0 ? -errno : 0);
