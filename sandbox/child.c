@@ -41,6 +41,7 @@ static const char *const step_names[] = {
     [SBX_STEP_ROOT_RDONLY] = "root-readonly",
     [SBX_STEP_CLONE_PROGRAM] = "clone-program",
     [SBX_STEP_CGROUP_JOIN] = "cgroup-join",
+    [SBX_STEP_SIGNALS] = "signals",
     [SBX_STEP_FDS] = "fds",
     [SBX_STEP_RLIMIT] = "rlimit",
     [SBX_STEP_CREDENTIALS] = "credentials",
@@ -143,6 +144,18 @@ CHILD_FN static int drop_privileges(const struct sbx_child_args *a, int *step)
     return 0;
 }
 
+CHILD_FN static int reset_signals(void)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigset_t none;
+
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            (void)sigaction(sig, &dfl, NULL); /* EINVAL for the libc-reserved ones: fine */
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* The program: joins the stage cgroup, takes its fds, limits and slot uid, loads seccomp last
  * (after it, only execve is left to do) and execs. */
 CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
@@ -154,6 +167,10 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
     for (size_t i = 0; i < a->n_cgroup_fds; i++)
         if (pwrite(a->cgroup_fds[i], "0", 1, 0) < 0)
             fail(a->error_fd, step, errno, (int)i);
+    /* The daemon blocks SIGTERM/SIGINT/SIGHUP (signalfd) and ignores SIGPIPE; a blocked mask
+     * and ignored dispositions survive execve, so the program starts from the defaults. */
+    if (reset_signals() < 0)
+        fail(a->error_fd, SBX_STEP_SIGNALS, errno, 0);
     /* Own session: no controlling terminal to inject into, a process group of its own. */
     if (setsid() < 0)
         fail(a->error_fd, SBX_STEP_FDS, errno, 0);

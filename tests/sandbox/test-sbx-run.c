@@ -123,6 +123,28 @@ TEST(signal_is_reported)
     teardown();
 }
 
+TEST(signals_start_from_defaults)
+{
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+
+    sigset_t mask;
+
+    setup();
+    /* the daemon blocks SIGTERM and ignores SIGPIPE: none of that may reach the program */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    run_sh("kill -TERM $$; echo survived", &spec, &res);
+    ASSERT_EQ(res.signal, SIGTERM);
+    sbx_result_done(&res);
+    run_sh("kill -PIPE $$; echo survived", &spec, &res);
+    ASSERT_EQ(res.signal, SIGPIPE);
+    sbx_result_done(&res);
+    teardown();
+}
+
 TEST(wall_limit_kills)
 {
     struct sbx_spec spec = {.wall_limit_ms = 300};
