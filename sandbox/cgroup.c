@@ -741,6 +741,11 @@ int sbx__cgroup_leaf_cpu_usec(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
     return leaf->root->ops->cpu_usec(leaf, ret);
 }
 
+bool sbx__cgroup_leaf_peak_is_sampled(const struct sbx_cgroup_leaf *leaf)
+{
+    return leaf->peak_sampled;
+}
+
 int sbx__cgroup_leaf_memory_peak(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
 {
     return leaf->root->ops->memory_peak(leaf, ret);

@@ -55,6 +55,9 @@ int sbx__cgroup_leaf_create(struct sbx_cgroup_root *root, unsigned slot, uint64_
 size_t sbx__cgroup_leaf_procs_fds(const struct sbx_cgroup_leaf *leaf, const int **ret);
 int sbx__cgroup_leaf_cpu_usec(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
 int sbx__cgroup_leaf_memory_peak(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
+/** True on v2 before 5.19: the peak is the highest memory.current seen, so the monitor
+ *  samples it on every poll. */
+bool sbx__cgroup_leaf_peak_is_sampled(const struct sbx_cgroup_leaf *leaf);
 int sbx__cgroup_leaf_oom_kills(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
 int sbx__cgroup_leaf_pids_current(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
 /** SIGKILLs every process in the leaf (v2 cgroup.kill; v1 freeze + kill loop + thaw). */

@@ -82,6 +82,8 @@ static void check_limits(struct sbx_monitor *mon, struct sbx_result *res, usec_t
     const struct sbx_spec *spec = mon->spec;
     uint64_t cpu;
 
+    if (sbx__cgroup_leaf_peak_is_sampled(mon->leaf))
+        (void)sbx__cgroup_leaf_memory_peak(mon->leaf, &cpu); /* keeps the running maximum */
     if (res->time_trip != SBX_TIME_OK || res->output_trip != SBX_OUTPUT_OK)
         return;
     if (spec->wall_limit_ms && now - mon->start_usec >= spec->wall_limit_ms * USEC_PER_MSEC) {
