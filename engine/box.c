@@ -95,20 +95,26 @@ static int open_parent(int dirfd, char *name, uid_t uid, gid_t gid, const char *
 static int write_one(int subfd, const struct eng_file *f, uid_t uid, gid_t gid)
 {
     _cleanup_free_ char *name = strdup(f->name);
-    _cleanup_close_ int parent = -1, fd = -1;
+    _cleanup_close_ int parent = -1;
     const char *base = NULL;
+    int fd, r;
 
     if (!name)
         return -ENOMEM;
     parent = open_parent(subfd, name, uid, gid, &base);
     if (parent < 0)
         return parent;
+    sbx_file_write_lock();
     fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
-        return -errno;
-    if (fchown(fd, uid, gid) < 0)
-        return -errno;
-    return write_all(fd, f->content, f->len);
+        r = -errno;
+    else if (fchown(fd, uid, gid) < 0)
+        r = -errno;
+    else
+        r = write_all(fd, f->content, f->len);
+    fd = safe_close(fd);
+    sbx_file_write_unlock();
+    return r;
 }
 
 int eng__box_write_files(struct eng_box *box, const struct eng_file *files, size_t n)

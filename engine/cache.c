@@ -342,25 +342,34 @@ int eng__cache_store(struct eng_cache *c, const uint8_t key[DIGEST_SHA256_SIZE],
 
 /* Writes the snapshot into an empty submission/ (O_EXCL, O_NOFOLLOW, slot-owned). Paths were
  * recorded parent-first, so every parent exists before its children. */
+static int restore_one(const struct snap_entry *f, int submission_fd, uid_t uid, gid_t gid)
+{
+    _cleanup_close_ int fd = -1;
+
+    if (S_ISDIR(f->mode)) {
+        if (mkdirat(submission_fd, f->path, f->mode & 0777) < 0)
+            return -errno;
+        fd = openat(submission_fd, f->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    } else {
+        fd = openat(submission_fd, f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    f->mode & 0777);
+    }
+    if (fd < 0)
+        return -errno;
+    if (fchown(fd, uid, gid) < 0 || fchmod(fd, f->mode & 0777) < 0)
+        return -errno;
+    return S_ISREG(f->mode) ? write_all(fd, f->data, f->len) : 0;
+}
+
 int eng__cache_restore(const struct eng_cache_entry *e, int submission_fd, uid_t uid, gid_t gid)
 {
     for (size_t i = 0; i < e->n_files; i++) {
-        const struct snap_entry *f = &e->files[i];
-        _cleanup_close_ int fd = -1;
         int r;
-        if (S_ISDIR(f->mode)) {
-            if (mkdirat(submission_fd, f->path, f->mode & 0777) < 0)
-                return -errno;
-            fd = openat(submission_fd, f->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        } else {
-            fd = openat(submission_fd, f->path,
-                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, f->mode & 0777);
-        }
-        if (fd < 0)
-            return -errno;
-        if (fchown(fd, uid, gid) < 0 || fchmod(fd, f->mode & 0777) < 0)
-            return -errno;
-        if (S_ISREG(f->mode) && (r = write_all(fd, f->data, f->len)) < 0)
+        /* a.out is executed right after: no box may be cloned while it is open for writing */
+        sbx_file_write_lock();
+        r = restore_one(&e->files[i], submission_fd, uid, gid);
+        sbx_file_write_unlock();
+        if (r < 0)
             return r;
     }
     return 0;

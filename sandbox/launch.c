@@ -13,6 +13,7 @@
  * status, error (setup failures; EOF at a successful execve). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,32 @@
 struct clone_args_v0 {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
+
+/* Writers share it, clone3 takes it alone: see sbx_file_write_lock() in sandbox.h. */
+static pthread_rwlock_t clone_lock;
+static pthread_once_t clone_lock_once = PTHREAD_ONCE_INIT;
+
+static void clone_lock_init(void)
+{
+    pthread_rwlockattr_t attr;
+
+    pthread_rwlockattr_init(&attr);
+    /* a steady stream of file writes must not starve the clones */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&clone_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
+
+void sbx_file_write_lock(void)
+{
+    pthread_once(&clone_lock_once, clone_lock_init);
+    pthread_rwlock_rdlock(&clone_lock);
+}
+
+void sbx_file_write_unlock(void)
+{
+    pthread_rwlock_unlock(&clone_lock);
+}
 
 struct pipes {
     int fds[4][2]; /* stdout, stderr, status, error: [0] read end, [1] write end */
@@ -160,12 +187,16 @@ static int clone_supervisor(const struct sbx_child_args *args, int *ret_pidfd)
         .pidfd = (uint64_t)(uintptr_t)&pidfd,
         .exit_signal = SIGCHLD,
     };
-    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    long pid;
 
+    pthread_once(&clone_lock_once, clone_lock_init);
+    pthread_rwlock_wrlock(&clone_lock);
+    pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (pid == 0)
+        sbx__child_supervisor(args); /* never returns; the lock is the parent's business */
+    pthread_rwlock_unlock(&clone_lock);
     if (pid < 0)
         return -errno;
-    if (pid == 0)
-        sbx__child_supervisor(args);
     *ret_pidfd = pidfd;
     return 0;
 }

@@ -49,31 +49,46 @@ static int capture(struct sbx_monitor *mon, struct sbx_result *res, int src, con
     return 0;
 }
 
+/* Another slot's supervisor may briefly hold a copy of our pipe ends (inherited at its
+ * clone, closed first thing): while it does, closing our fd would not remove the pipe from
+ * the epoll set, and a stale event would name a closed fd. So: delete, then close. */
+static void close_watched(struct sbx_monitor *mon, int *fd)
+{
+    (void)epoll_ctl(mon->epfd, EPOLL_CTL_DEL, *fd, NULL);
+    *fd = safe_close(*fd);
+}
+
 static int drain(struct sbx_monitor *mon, struct sbx_result *res, int src, int *fd)
 {
     char buf[65536];
-    ssize_t k = read(*fd, buf, sizeof(buf));
+    ssize_t k;
 
+    if (*fd < 0)
+        return 0;
+    k = read(*fd, buf, sizeof(buf));
     if (k < 0)
         return errno == EINTR || errno == EAGAIN ? 0 : -errno;
     if (k == 0) {
-        *fd = safe_close(*fd);
+        close_watched(mon, fd);
         return 0;
     }
     return capture(mon, res, src, buf, (size_t)k);
 }
 
-static int read_record(int *fd, void *rec, size_t size, bool *got)
+static int read_record(struct sbx_monitor *mon, int *fd, void *rec, size_t size, bool *got)
 {
-    ssize_t k = read(*fd, rec, size);
+    ssize_t k;
 
+    if (*fd < 0)
+        return 0;
+    k = read(*fd, rec, size);
     if (k < 0)
         return errno == EINTR || errno == EAGAIN ? 0 : -errno;
     if (k == (ssize_t)size)
         *got = true;
     /* A record is written with one write() below PIPE_BUF: it arrives whole or not at all;
      * after it (or at EOF) the pipe is done. */
-    *fd = safe_close(*fd);
+    close_watched(mon, fd);
     return 0;
 }
 
@@ -133,9 +148,9 @@ static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_
     case SRC_STATUS:
         if (!*got_status)
             res->wall_usec = now_usec() - mon->start_usec;
-        return read_record(&mon->status_fd, st, sizeof(*st), got_status);
+        return read_record(mon, &mon->status_fd, st, sizeof(*st), got_status);
     case SRC_ERROR:
-        return read_record(&mon->error_fd, cerr, sizeof(*cerr), got_error);
+        return read_record(mon, &mon->error_fd, cerr, sizeof(*cerr), got_error);
     case SRC_PIDFD:
         *dead = true;
         return 0;
@@ -153,6 +168,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
 
     if (epfd < 0)
         return -errno;
+    mon->epfd = epfd;
     if ((r = add_fd(epfd, mon->stdout_fd, SRC_STDOUT)) < 0 ||
         (r = add_fd(epfd, mon->stderr_fd, SRC_STDERR)) < 0 ||
         (r = add_fd(epfd, mon->status_fd, SRC_STATUS)) < 0 ||

@@ -94,6 +94,14 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
             struct sbx_error *reterr);
 void sbx_result_done(struct sbx_result *r);
 
+/** A clone copies the whole fd table (O_CLOEXEC does not help without an exec), so a host
+ *  file the daemon has open for writing while another thread clones a box is, for an
+ *  instant, also open in that box's supervisor. An executable written then (a compile cache
+ *  restore of a.out) may fail to exec with ETXTBSY. Hold this (shared) lock from open to
+ *  close of such a write; clones take it exclusively. */
+void sbx_file_write_lock(void);
+void sbx_file_write_unlock(void);
+
 /** "SIGSEGV" for 11 etc. (x86-64 table of PISTON-API.md 3.5); NULL for an unknown number. */
 const char *sbx_signal_name(int sig);
 /** Inverse; 0 when unknown. */
