@@ -1,7 +1,10 @@
 /* capsuled: startup phase, engine, server, signals, drain. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +12,10 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "check.h"
 #include "sandbox.h"
 #include "server.h"
+#include "time-util.h"
 
 static const char *env_lookup(void *userdata, const char *name)
 {
@@ -26,9 +31,40 @@ static void warn_runtime(void *userdata, const char *message)
 
 static int fail_sandbox(const char *what, int r, const struct sbx_error *e)
 {
-    log_error("%s failed at step %s%s%s: %s", what, e->step ? e->step : "?",
-              e->path[0] ? " " : "", e->path, strerror(-(e->err ? e->err : r)));
+    log_error("%s failed at step %s%s%s: %s", what, e->step ? e->step : "?", e->path[0] ? " " : "",
+              e->path, strerror(-(e->err ? e->err : r)));
     return EXIT_FAILURE;
+}
+
+/* SIGTERM: turn unready (health 503, new executes 503) but keep answering, so balancers see
+ * it, and wait for queued and running jobs up to CAPSULE_DRAIN_TIMEOUT. A second signal
+ * cuts the wait short. Returns when idle or at the deadline. */
+static void drain(struct api_server *srv, struct eng_engine *eng, int sfd, uint64_t timeout_ms)
+{
+    usec_t deadline = now_usec() + timeout_ms * USEC_PER_MSEC;
+    struct signalfd_siginfo si;
+    struct eng_stats st;
+
+    api_server_set_draining(srv);
+    for (;;) {
+        struct pollfd p = {.fd = sfd, .events = POLLIN};
+        usec_t now = now_usec();
+
+        eng_get_stats(eng, &st);
+        if (st.running == 0 && st.queued == 0)
+            return;
+        if (now >= deadline) {
+            /* eng_free below still waits for running jobs: their own limits bound them */
+            log_warn("drain deadline of %" PRIu64 " ms passed: %u running, %zu queued jobs left",
+                     timeout_ms, st.running, st.queued);
+            return;
+        }
+        if (poll(&p, 1, (int)MIN((deadline - now) / USEC_PER_MSEC + 1, 50u)) > 0 &&
+            read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGHUP) {
+            log_warn("signal %u during the drain: stopping now", si.ssi_signo);
+            return;
+        }
+    }
 }
 
 static int serve(struct api_config *cfg, struct rt_registry *reg, struct sbx_context *ctx)
@@ -62,22 +98,42 @@ static int serve(struct api_config *cfg, struct rt_registry *reg, struct sbx_con
              sbx_context_slot_count(ctx), sbx_context_cgroup_version(ctx));
     while (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGHUP)
         ; /* SIGHUP: nothing to reopen, logs go to stderr */
-    log_info("signal %u: draining", si.ssi_signo);
+    log_info("signal %u: draining (up to %" PRIu64 " ms)", si.ssi_signo, cfg->drain_timeout_ms);
+    drain(srv, eng, sfd, cfg->drain_timeout_ms);
     api_server_quiesce(srv);
     eng = eng_free(eng); /* finishes running jobs; their connections are resumed */
-    usleep(100 * 1000);   /* let the pool threads send the last responses */
+    usleep(100 * 1000);  /* let the pool threads send the last responses */
     srv = api_server_free(srv);
     close(sfd);
+    log_info("drained, exiting");
     return EXIT_SUCCESS;
 }
 
-int main(void)
+/* No argument: serve. --check: audit the host and exit. */
+static int parse_args(int argc, char **argv, bool *ret_check)
+{
+    *ret_check = false;
+    if (argc == 2 && strcmp(argv[1], "--check") == 0) {
+        *ret_check = true;
+    } else if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("capsuled %s\n", CAPSULE_VERSION);
+        return EXIT_SUCCESS;
+    } else if (argc > 1) {
+        fprintf(stderr, "usage: capsuled [--check | --version]\n"
+                        "Configuration comes from PISTON_* and CAPSULE_* environment variables.\n");
+        return strcmp(argv[1], "--help") == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
 {
     struct api_config cfg = {0};
     struct rt_registry *reg = NULL;
     struct sbx_context *ctx = NULL;
     struct sbx_error e = {0};
     char *error = NULL, *failed = NULL;
+    bool check;
     int r, status;
 
     /* fds 0-2 must exist: box pipes are assumed to land at 3 and above */
@@ -85,13 +141,23 @@ int main(void)
         (void)fcntl(r, F_SETFD, 0);
     if (r > 2)
         close(r);
+    status = parse_args(argc, argv, &check);
+    if (status >= 0)
+        return status;
     if (api_config_load(env_lookup, NULL, &cfg, &error) < 0) {
         fprintf(stderr, "%s\n", error ? error : "invalid configuration");
+        free(error);
+        api_config_done(&cfg);
         return EXIT_FAILURE;
     }
     log_set_level(cfg.log_level);
-    struct rt_load_options opts = {.runtimes_dir = cfg.runtimes_dir, .data_dir = cfg.data_dir,
-                                   .probe_versions = true};
+    if (check) {
+        status = api_check(&cfg, stdout);
+        api_config_done(&cfg);
+        return status;
+    }
+    struct rt_load_options opts = {
+        .runtimes_dir = cfg.runtimes_dir, .data_dir = cfg.data_dir, .probe_versions = true};
     r = rt_registry_load(&opts, warn_runtime, NULL, &reg, &failed);
     if (r < 0) {
         if (failed)
@@ -102,9 +168,12 @@ int main(void)
         return EXIT_FAILURE;
     }
     eng_prepare_runtimes(&cfg.eng, reg, warn_runtime, NULL);
-    struct sbx_config sc = {.n_slots = cfg.eng.max_concurrent_jobs, .uid_base = cfg.eng.uid_min,
-                            .gid_base = cfg.eng.gid_min, .networking = cfg.eng.networking,
-                            .instance = cfg.eng.instance, .run_dir = cfg.eng.run_dir};
+    struct sbx_config sc = {.n_slots = cfg.eng.max_concurrent_jobs,
+                            .uid_base = cfg.eng.uid_min,
+                            .gid_base = cfg.eng.gid_min,
+                            .networking = cfg.eng.networking,
+                            .instance = cfg.eng.instance,
+                            .run_dir = cfg.eng.run_dir};
     r = sbx_context_new(&sc, &ctx, &e);
     if (r < 0)
         return fail_sandbox("sandbox setup", r, &e);
