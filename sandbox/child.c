@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
-#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -132,8 +131,12 @@ CHILD_FN static int drop_privileges(const struct sbx_child_args *a, int *step)
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return -errno;
     *step = SBX_STEP_CREDENTIALS;
-    if (setgroups(0, NULL) < 0 || setresgid(a->gid, a->gid, a->gid) < 0 ||
-        setresuid(a->uid, a->uid, a->uid) < 0)
+    /* Raw syscalls, not glibc's wrappers: in a process glibc believes multi-threaded they
+     * broadcast the change to every thread (__nptl_setxid) under a lock that another daemon
+     * thread may have held at clone time: a deadlock seen once in the hostile battery (a
+     * compile stuck at 1 ms of CPU until its wall limit). */
+    if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, a->gid, a->gid, a->gid) < 0 ||
+        syscall(SYS_setresuid, a->uid, a->uid, a->uid) < 0)
         return -errno;
     *step = SBX_STEP_CAPABILITIES;
     if (syscall(SYS_capset, &hdr, data) < 0)
