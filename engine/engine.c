@@ -1,6 +1,7 @@
 /* Bounded FIFO of jobs and one worker thread per sandbox slot. HTTP threads only submit;
  * workers run jobs one at a time and hand the result to the done callback. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -100,6 +101,9 @@ static void *worker_main(void *arg)
         atomic_fetch_add(&eng->completed, 1);
         job->done(job->userdata, res); /* res NULL: out of memory, the api answers 500 */
         free(job);
+        /* Give freed pages back: a big request (thousands of files, megabytes of output)
+         * would otherwise stay in glibc's arenas as RSS for the daemon's lifetime. */
+        malloc_trim(0);
     }
     return NULL;
 }

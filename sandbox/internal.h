@@ -203,6 +203,7 @@ _Noreturn void sbx__child_supervisor(const struct sbx_child_args *args);
 
 struct sbx_monitor {
     int epfd;
+    char *read_buf;
     int pidfd;
     int stdout_fd, stderr_fd, status_fd, error_fd; /* read ends, -1 once at EOF */
     struct sbx_cgroup_leaf *leaf;

@@ -3,6 +3,7 @@
  * box (SIGKILL to PID 1 through its pidfd, plus the cgroup) the moment a limit trips. */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -14,6 +15,10 @@
 
 /* CPU usage is sampled this often: a trip is seen within ~10 ms of the limit (Piston: 100). */
 #define CPU_POLL_USEC (10 * USEC_PER_MSEC)
+
+/* Read buffer per stage, on the heap: 64 slot workers each touching 64 KiB of stack would
+ * keep 4 MiB resident for the daemon's lifetime, while freed heap goes back (malloc_trim). */
+#define MONITOR_READ_SIZE 65536
 
 enum { SRC_STDOUT, SRC_STDERR, SRC_STATUS, SRC_ERROR, SRC_PIDFD };
 
@@ -60,12 +65,12 @@ static void close_watched(struct sbx_monitor *mon, int *fd)
 
 static int drain(struct sbx_monitor *mon, struct sbx_result *res, int src, int *fd)
 {
-    char buf[65536];
+    char *buf = mon->read_buf;
     ssize_t k;
 
     if (*fd < 0)
         return 0;
-    k = read(*fd, buf, sizeof(buf));
+    k = read(*fd, buf, MONITOR_READ_SIZE);
     if (k < 0)
         return errno == EINTR || errno == EAGAIN ? 0 : -errno;
     if (k == 0) {
@@ -166,8 +171,13 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
     bool got_status = false, got_error = false, dead = false;
     int r;
 
+    _cleanup_free_ char *read_buf = malloc(MONITOR_READ_SIZE);
+
     if (epfd < 0)
         return -errno;
+    if (!read_buf)
+        return -ENOMEM;
+    mon->read_buf = read_buf;
     mon->epfd = epfd;
     if ((r = add_fd(epfd, mon->stdout_fd, SRC_STDOUT)) < 0 ||
         (r = add_fd(epfd, mon->stderr_fd, SRC_STDERR)) < 0 ||
