@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -136,6 +137,9 @@ int main(int argc, char **argv)
     bool check;
     int r, status;
 
+    /* Few malloc arenas: 64 slot workers and the HTTP pool would otherwise each grow an
+     * arena of their own, kept resident between bursts (idle RSS is a latency target too). */
+    mallopt(M_ARENA_MAX, 2);
     /* fds 0-2 must exist: box pipes are assumed to land at 3 and above */
     while ((r = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0 && r <= 2)
         (void)fcntl(r, F_SETFD, 0);
