@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,7 +254,7 @@ static int decode_args(json_t *root, struct eng_request *req, char **ret_message
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct eng_request *, eng_request_free)
 
 static int decode(json_t *root, struct rt_registry *reg, const struct eng_config *cfg,
-                  struct eng_request **ret, char **ret_message)
+                  size_t max_files, struct eng_request **ret, char **ret_message)
 {
     _cleanup_(eng_request_freep) struct eng_request *req = NULL;
     const char *language, *version;
@@ -292,6 +293,10 @@ static int decode(json_t *root, struct rt_registry *reg, const struct eng_config
     r = decode_args(root, req, ret_message);
     if (r < 0)
         return r;
+    /* CAPSULE_MAX_FILES: after Piston's rows (a request Piston rejects keeps its message),
+     * before rows 10-12, whose work grows with the number of files. */
+    if (json_array_size(files) > max_files)
+        return api__codec_fail(ret_message, "files must not have more than %zu entries", max_files);
     r = api__codec_decode_files(files, cfg, req, ret_message); /* rows 10-12 */
     if (r < 0)
         return r;
@@ -301,15 +306,21 @@ static int decode(json_t *root, struct rt_registry *reg, const struct eng_config
     return 0;
 }
 
-int api_execute_decode(json_t *root, struct rt_registry *reg, const struct eng_config *cfg,
-                       struct eng_request **ret, char **ret_message)
+int api_execute_decode_capped(json_t *root, struct rt_registry *reg, const struct eng_config *cfg,
+                              size_t max_files, struct eng_request **ret, char **ret_message)
 {
     int r;
 
     *ret_message = NULL;
-    r = decode(root, reg, cfg, ret, ret_message);
+    r = decode(root, reg, cfg, max_files, ret, ret_message);
     /* A failed message allocation must still be an error the caller can answer. */
     if (r == -EINVAL && !*ret_message)
         return -ENOMEM;
     return r;
+}
+
+int api_execute_decode(json_t *root, struct rt_registry *reg, const struct eng_config *cfg,
+                       struct eng_request **ret, char **ret_message)
+{
+    return api_execute_decode_capped(root, reg, cfg, SIZE_MAX, ret, ret_message);
 }

@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "macro.h"
 #include "parse-util.h"
 
 #define DEFAULT_PORT "2000"
 #define INSTANCE_NAME_MAX 64
 #define HTTP_THREADS_MAX 1024
+#define RATE_MAX 1000000 /* requests per second: keeps the bucket arithmetic far from overflow */
 
 /* Parsing state: the result plus values that are only needed for cross-checks. */
 struct config_state {
@@ -64,6 +66,10 @@ static int parse_instance(struct config_state *st, const struct config_option *o
                           const char *value, char **ret_reason);
 static int parse_http_threads(struct config_state *st, const struct config_option *opt,
                               const char *value, char **ret_reason);
+static int parse_tokens(struct config_state *st, const struct config_option *opt, const char *value,
+                        char **ret_reason);
+static int parse_secret(struct config_state *st, const struct config_option *opt, const char *value,
+                        char **ret_reason);
 
 /* Spec order: when several values are bad, the first row's error is the one reported. */
 static const struct config_option options[] = {
@@ -112,6 +118,17 @@ static const struct config_option options[] = {
     {"CAPSULE_INSTANCE", parse_instance, NULL},
     {"CAPSULE_HTTP_THREADS", parse_http_threads, NULL, FIELD(cfg.http_threads), 1,
      HTTP_THREADS_MAX},
+    /* Operations. Empty secrets mean "off", so /etc/default/capsuled can list every name. */
+    {"CAPSULE_API_TOKENS", parse_tokens, ""},
+    {"CAPSULE_HMAC_SECRET", parse_secret, ""},
+    /* Above what the default inode quota (4096) holds, so the quota answers realistic requests
+     * first; the cap bounds the name and decoding work of absurd ones (a 10 MiB body holds
+     * ~700000 empty entries). */
+    {"CAPSULE_MAX_FILES", parse_integer, "10000", FIELD(cfg.max_files), 1, INT64_MAX},
+    {"CAPSULE_RATE_LIMIT", parse_integer, "0", FIELD(cfg.rate_limit), 0, RATE_MAX},
+    {"CAPSULE_RATE_BURST", parse_integer, "0", FIELD(cfg.rate_burst), 0, RATE_MAX},
+    /* A day at most: a drain longer than that is a hang, not a drain. */
+    {"CAPSULE_DRAIN_TIMEOUT", parse_integer, "30000", FIELD(cfg.drain_timeout_ms), 0, 86400000},
 };
 
 static const char *env(const struct config_state *st, const char *name)
@@ -358,6 +375,68 @@ static int parse_http_threads(struct config_state *st, const struct config_optio
     return 0;
 }
 
+/* Secrets are never echoed: the startup line goes to logs. */
+static bool is_token_char(char c)
+{
+    return c > ' ' && c < 0x7f && c != ',';
+}
+
+static int check_token(const char *s, size_t len, char **ret_reason)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_token_char(s[i]))
+            return reason(ret_reason, "tokens must be visible ASCII, separated by commas");
+    if (len < API_AUTH_TOKEN_MIN)
+        return reason(ret_reason, "each token must be at least %d characters", API_AUTH_TOKEN_MIN);
+    return 0;
+}
+
+/* Comma-separated; spaces around a token and empty items are ignored. */
+static int parse_tokens(struct config_state *st, _unused_ const struct config_option *opt,
+                        const char *value, char **ret_reason)
+{
+    size_t n = 0, max = 2;
+    int r;
+
+    for (const char *c = value; *c; c++)
+        max += *c == ',';
+    st->cfg.api_tokens = calloc(max, sizeof(char *));
+    if (!st->cfg.api_tokens)
+        return -ENOMEM;
+    for (const char *p = value;; p++) {
+        size_t len = strcspn(p, ",");
+        const char *start = p, *end = p + len;
+
+        while (start < end && (*start == ' ' || *start == '\t'))
+            start++;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if (end > start) {
+            r = check_token(start, (size_t)(end - start), ret_reason);
+            if (r < 0)
+                return r;
+            st->cfg.api_tokens[n] = strndup(start, (size_t)(end - start));
+            if (!st->cfg.api_tokens[n++])
+                return -ENOMEM;
+        }
+        p += len;
+        if (!*p)
+            break;
+    }
+    return 0;
+}
+
+static int parse_secret(struct config_state *st, _unused_ const struct config_option *opt,
+                        const char *value, char **ret_reason)
+{
+    if (!*value)
+        return 0;
+    if (strlen(value) < API_AUTH_SECRET_MIN)
+        return reason(ret_reason, "the secret must be at least %d characters", API_AUTH_SECRET_MIN);
+    st->cfg.hmac_secret = strdup(value);
+    return st->cfg.hmac_secret ? 0 : -ENOMEM;
+}
+
 /* Each slot runs under its own uid and gid, so the ranges must hold one id per job. */
 static int check_id_range(int64_t min, int64_t max, unsigned jobs, char **ret_reason)
 {
@@ -424,6 +503,10 @@ static int load_all(struct config_state *st, char **ret_error)
         return fail("PISTON_RUNNER_GID_MAX", why, ret_error);
     if (r < 0)
         return r;
+    st->cfg.uid_max = (uint32_t)st->uid_max;
+    st->cfg.gid_max = (uint32_t)st->gid_max;
+    if (st->cfg.rate_burst == 0)
+        st->cfg.rate_burst = st->cfg.rate_limit;
     return set_run_dir(st);
 }
 
@@ -448,6 +531,14 @@ void api_config_done(struct api_config *cfg)
     free(cfg->runtimes_dir);
     free(cfg->data_dir);
     free(cfg->repo_url);
+    for (char **t = cfg->api_tokens; t && *t; t++) {
+        explicit_bzero(*t, strlen(*t));
+        free(*t);
+    }
+    free(cfg->api_tokens);
+    if (cfg->hmac_secret)
+        explicit_bzero(cfg->hmac_secret, strlen(cfg->hmac_secret));
+    free(cfg->hmac_secret);
     for (size_t i = 0; i < cfg->eng.n_overrides; i++)
         free(cfg->eng.overrides[i].language);
     free(cfg->eng.overrides);

@@ -171,3 +171,29 @@ int api_body_parse_json(const char *body, size_t len, json_t **ret, char **ret_d
     *ret = root;
     return 0;
 }
+
+/* A body is an object or array (step 2): its first value opens with '{' or '[', and every
+ * other value follows a ',', '[', '{' or ':' outside strings. Counting those bounds the
+ * values jansson would allocate (~100 bytes each). */
+bool api_body_json_too_complex(const char *body, size_t len, size_t max_values)
+{
+    size_t values = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+
+        if (in_string) {
+            if (c == '\\')
+                i++; /* the escaped byte cannot end the string */
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == ',' || c == '[' || c == '{' || c == ':') {
+            if (++values > max_values)
+                return true;
+        }
+    }
+    return false;
+}

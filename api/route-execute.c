@@ -8,53 +8,80 @@
 #include "route.h"
 
 /* Runs on the worker thread. libmicrohttpd allows queueing a response on a suspended
- * connection from any thread; it is sent once the connection is resumed. */
-static void finish(struct api_conn *c, struct eng_result *result)
+ * connection from any thread; it is sent once the connection is resumed. After the resume
+ * the MHD thread may free c at any moment: nothing touches it afterwards. */
+static void on_job_done(void *userdata, struct eng_result *result)
 {
+    struct api_conn *c = userdata;
+
+    c->finished = now_usec();
     c->result = result;
-    (void)api_execute_reply(c);
+    (void)c->reply(c);
+    api_metrics_waiting(c->routes->metrics, -1);
     MHD_resume_connection(c->connection);
 }
 
-static void on_job_done(void *userdata, struct eng_result *result)
+void api_submit(struct api_conn *c, struct eng_request *req)
 {
-    finish(userdata, result);
+    int r;
+
+    c->runtime = req->runtime;
+    /* suspend before submitting: the job may finish before this function returns */
+    c->suspended = true;
+    MHD_suspend_connection(c->connection);
+    api_metrics_waiting(c->routes->metrics, 1);
+    c->submitted = now_usec();
+    r = eng_submit(c->routes->engine, req, on_job_done, c);
+    if (r < 0) {
+        struct eng_result *res = calloc(1, sizeof(*res));
+
+        eng_request_free(req);
+        if (res) {
+            res->error = r;
+            res->error_message =
+                strdup(r == -EAGAIN ? "too many queued jobs" : "server shutting down");
+        }
+        on_job_done(c, res);
+    }
 }
 
 enum MHD_Result api_route_execute(struct api_conn *c, json_t *body)
 {
+    const struct api_config *cfg = c->routes->cfg;
     json_t *empty = NULL;
     struct eng_request *req = NULL;
     char *message = NULL;
     enum MHD_Result ret;
     int r;
 
+    /* Draining: nothing new starts; the balancer retries the request on another node. */
+    if (atomic_load(&c->routes->draining))
+        return api_reply_message(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is draining");
     if (!body)
         body = empty = json_object();
-    r = api_execute_decode(body, c->routes->registry, &c->routes->cfg->eng, &req, &message);
+    r = api_execute_decode_capped(body, c->routes->registry, &cfg->eng, cfg->max_files, &req,
+                                  &message);
     json_decref(empty);
     if (r < 0) {
-        ret = api_reply_message(c, r == -EINVAL ? MHD_HTTP_BAD_REQUEST
-                                                : MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                message ? message : strerror(-r));
+        ret = api_reply_message(
+            c, r == -EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
+            message ? message : strerror(-r));
         free(message);
         return ret;
     }
-    /* suspend before submitting: the job may finish before this function returns */
-    c->suspended = true;
-    MHD_suspend_connection(c->connection);
-    r = eng_submit(c->routes->engine, req, on_job_done, c);
-    if (r < 0) {
-        eng_request_free(req);
-        struct eng_result *res = calloc(1, sizeof(*res));
-        if (res) {
-            res->error = r;
-            res->error_message =
-                strdup(r == -EAGAIN ? "too many queued jobs" : "server shutting down");
-        }
-        finish(c, res);
-    }
+    c->reply = api_execute_reply;
+    api_submit(c, req);
     return MHD_YES;
+}
+
+static size_t runtime_index(const struct rt_registry *reg, const struct rt_runtime *rt)
+{
+    size_t n = rt_registry_count(reg);
+
+    for (size_t i = 0; i < n; i++)
+        if (rt_registry_get(reg, i) == rt)
+            return i;
+    return n;
 }
 
 enum MHD_Result api_execute_reply(struct api_conn *c)
@@ -63,6 +90,8 @@ enum MHD_Result api_execute_reply(struct api_conn *c)
     const char *msg;
     size_t len;
 
+    api_metrics_job(c->routes->metrics, runtime_index(c->routes->registry, c->runtime), res,
+                    c->finished - c->submitted);
     if (!res)
         return api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     msg = res->error_message ? res->error_message : strerror(-res->error);
@@ -76,9 +105,11 @@ enum MHD_Result api_execute_reply(struct api_conn *c)
         return api_reply_message(c, MHD_HTTP_BAD_REQUEST, "files exceed the sandbox disk quota");
     case -EAGAIN:
     case -ESHUTDOWN:
+    case -ECANCELED: /* killed at the drain deadline: never the program's doing */
         return api_reply_message(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
     default:
-        log_error("execute %s failed: %s", res->runtime ? res->runtime->language : "?", msg);
+        log_error("request %s: execute %s failed: %s", c->request_id,
+                  res->runtime ? res->runtime->language : "?", msg);
         return api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, msg);
     }
 }

@@ -1,12 +1,20 @@
-/* Per-connection state and routes (route.c, route-execute.c). */
+/* Per-connection state and routes (route.c, route-execute.c, route-health.c, access-log.c). */
 #pragma once
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "api.h"
+#include "auth.h"
+#include "metrics.h"
+#include "ratelimit.h"
 #include "strbuf.h"
+#include "time-util.h"
+
+#define API_REQUEST_ID_MAX 64
+#define API_LOG_PATH_MAX 200
 
 struct api_routes {
     const struct api_config *cfg;
@@ -14,16 +22,43 @@ struct api_routes {
     struct eng_engine *engine;
     char *runtimes_json; /* encoded once: the registry is immutable */
     size_t runtimes_len;
+    struct api_auth *auth;           /* always set; lets everything through when off */
+    struct api_ratelimit *ratelimit; /* NULL: CAPSULE_RATE_LIMIT=0 */
+    struct api_metrics *metrics;
+    atomic_bool draining; /* SIGTERM: execute and health answer 503, the rest still works */
+    atomic_uint_fast64_t requests; /* request counter, for request ids */
+    uint32_t id_prefix;            /* random per daemon: ids from several nodes do not collide */
+    double start_time;             /* unix seconds */
 };
+
+struct api_conn;
+/** Queues the answer once the engine's result is in c->result (worker thread). */
+typedef enum MHD_Result (*api_reply_fn)(struct api_conn *c);
 
 struct api_conn {
     struct MHD_Connection *connection;
-    const struct api_routes *routes;
+    struct api_routes *routes;
     struct strbuf body;
-    bool too_large;      /* Content-Length over the cap: 413 before reading */
-    bool body_too_large; /* a chunked body went over the cap */
-    bool suspended;      /* waiting for the engine */
+    bool too_large;            /* Content-Length over the cap: 413 before reading */
+    bool body_too_large;       /* a chunked body went over the cap */
+    bool discard_body;         /* refused from the headers (401): the body is read and dropped */
+    bool suspended;            /* waiting for the engine */
+    bool exempt;               /* /health and /metrics: no authentication, no rate limit */
     struct eng_result *result; /* set by the done callback before resume */
+    api_reply_fn reply;        /* answers for c->result: execute or deep health */
+    /* Bookkeeping for the access log and the metrics. */
+    enum api_route_id route;
+    unsigned status;                   /* HTTP status queued; 0 until then */
+    unsigned retry_after;              /* seconds, for a 429 */
+    usec_t start, submitted, finished; /* request head, job submitted, job done */
+    const struct rt_runtime *runtime;  /* execute: the job's runtime, once decoded */
+    char request_id[API_REQUEST_ID_MAX + 1];
+    char method[16];
+    char path[API_LOG_PATH_MAX + 1];      /* printable, %-escaped: safe inside a log line */
+    char client[64];                      /* peer address */
+    struct api_auth_headers auth_headers; /* point into MHD's header storage */
+    enum api_auth_result auth;
+    struct api_auth_outcome auth_outcome;
 };
 
 int api_routes_init(struct api_routes *routes, const struct api_config *cfg,
@@ -31,14 +66,31 @@ int api_routes_init(struct api_routes *routes, const struct api_config *cfg,
 void api_routes_done(struct api_routes *routes);
 void api_conn_free(struct api_conn *c);
 
-/** The request pipeline: 413, JSON parse, 415, route, 404 (PISTON-API.md 2.1). */
+/** First call of a request (headers only): request id, route, client, and the header stage
+ *  of authentication, so a refused client's body is dropped instead of stored. */
+void api_conn_begin(struct api_conn *c, const char *url, const char *method);
+/** The request pipeline: 413, 401, 429, JSON parse, 415, route, 404 (PISTON-API.md 2.1). */
 enum MHD_Result api_dispatch(struct api_conn *c, const char *url, const char *method);
 enum MHD_Result api_reply_too_large(struct api_conn *c);
-/** Queues a JSON reply (takes ownership of body). */
+/** Queues a reply (takes ownership of body); adds the headers its status calls for. */
+enum MHD_Result api_reply(struct api_conn *c, unsigned status, const char *content_type, char *body,
+                          size_t len);
 enum MHD_Result api_reply_json(struct api_conn *c, unsigned status, char *body, size_t len);
 enum MHD_Result api_reply_message(struct api_conn *c, unsigned status, const char *message);
+/** Suspends c and submits req (owned); on_done answers through c->reply. */
+void api_submit(struct api_conn *c, struct eng_request *req);
 
 /* route-execute.c */
 enum MHD_Result api_route_execute(struct api_conn *c, json_t *body);
 /** Queues the response for c->result (called on the worker thread while suspended). */
 enum MHD_Result api_execute_reply(struct api_conn *c);
+
+/* route-health.c: outside /api/v2, open without credentials. */
+enum MHD_Result api_route_health(struct api_conn *c);
+enum MHD_Result api_route_metrics(struct api_conn *c);
+
+/* access-log.c */
+/** Once per request, when MHD is done with it: metrics and the INFO access-log line. */
+void api_conn_end(struct api_conn *c, enum MHD_RequestTerminationCode toe);
+/** Copies a URL path into out (size bytes), %-escaping bytes a log line must not hold. */
+void api_log_escape(const char *s, char *out, size_t size);

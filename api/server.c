@@ -1,6 +1,8 @@
 /* libmicrohttpd glue: body cap, request pipeline (PISTON-API.md 2.1), suspend while a job
  * runs and resume from the worker's done callback. MHD runs a thread pool with internal
  * polling; thread-per-connection mode cannot suspend. */
+#include "server.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -13,12 +15,11 @@
 
 #include "macro.h"
 #include "route.h"
-#include "server.h"
 #include "strbuf.h"
 
 struct api_server {
     struct MHD_Daemon *mhd;
-    int listen_fd;  /* MHD closes it on stop unless quiesced: then it is ours */
+    int listen_fd; /* MHD closes it on stop unless quiesced: then it is ours */
     bool quiesced;
     struct api_routes routes;
     uint64_t max_body_size;
@@ -60,7 +61,8 @@ static int listen_socket(const char *host, uint16_t port, uint16_t *ret_port)
     return fd;
 }
 
-static struct api_conn *conn_new(struct MHD_Connection *connection, struct api_server *srv)
+static struct api_conn *conn_new(struct MHD_Connection *connection, struct api_server *srv,
+                                 const char *url, const char *method)
 {
     struct api_conn *c = calloc(1, sizeof(*c));
     const char *cl;
@@ -79,20 +81,20 @@ static struct api_conn *conn_new(struct MHD_Connection *connection, struct api_s
         if (errno == 0 && *end == '\0' && n > srv->max_body_size)
             c->too_large = true;
     }
+    api_conn_begin(c, url, method);
     return c;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct api_server *srv = cls;
     struct api_conn *c = *con_cls;
 
     (void)version;
     if (!c) {
-        c = conn_new(connection, srv);
+        c = conn_new(connection, srv, url, method);
         if (!c)
             return MHD_NO;
         *con_cls = c;
@@ -101,8 +103,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        /* a chunked body past the cap: nothing more is kept, the 413 goes out at the end */
-        if (!c->body_too_large && strbuf_append(&c->body, upload_data, *upload_data_size) < 0)
+        /* a chunked body past the cap: nothing more is kept, the 413 goes out at the end;
+         * a refused client's body (401) is read and dropped the same way */
+        if (!c->body_too_large && !c->discard_body &&
+            strbuf_append(&c->body, upload_data, *upload_data_size) < 0)
             return MHD_NO;
         if (c->body.truncated)
             c->body_too_large = true;
@@ -117,13 +121,14 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 {
     (void)cls;
     (void)connection;
-    (void)toe;
+    if (*con_cls)
+        api_conn_end(*con_cls, toe);
     api_conn_free(*con_cls);
     *con_cls = NULL;
 }
 
-int api_server_start(const struct api_config *cfg, struct rt_registry *reg,
-                     struct eng_engine *eng, struct api_server **ret, uint16_t *ret_port)
+int api_server_start(const struct api_config *cfg, struct rt_registry *reg, struct eng_engine *eng,
+                     struct api_server **ret, uint16_t *ret_port)
 {
     struct api_server *srv = calloc(1, sizeof(*srv));
     int r;
@@ -144,17 +149,22 @@ int api_server_start(const struct api_config *cfg, struct rt_registry *reg,
         return r;
     }
     srv->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
-        NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MAX(cfg->http_threads, 1u),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+        on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)MAX(cfg->http_threads, 1u), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_END);
     if (!srv->mhd) {
         api_server_free(srv);
         return -EADDRNOTAVAIL;
     }
     *ret = srv;
     return 0;
+}
+
+void api_server_set_draining(struct api_server *srv)
+{
+    atomic_store(&srv->routes.draining, true);
 }
 
 void api_server_quiesce(struct api_server *srv)

@@ -10,9 +10,12 @@ int api_body_parse_json(const char *body, size_t len, json_t **ret, char **ret_d
 
 /** Listens on cfg's bind address and serves. The registry and engine must outlive it.
  *  *ret_port receives the bound port (useful with port 0). */
-int api_server_start(const struct api_config *cfg, struct rt_registry *reg,
-                     struct eng_engine *eng, struct api_server **ret, uint16_t *ret_port);
-/** Stops accepting new connections (drain starts); in-flight requests continue. */
+int api_server_start(const struct api_config *cfg, struct rt_registry *reg, struct eng_engine *eng,
+                     struct api_server **ret, uint16_t *ret_port);
+/** Drain starts: /health answers 503 "draining" and new executes 503 "server is draining",
+ *  while connections are still accepted so balancers can see it. */
+void api_server_set_draining(struct api_server *srv);
+/** Stops accepting new connections (drain is over); in-flight requests continue. */
 void api_server_quiesce(struct api_server *srv);
 /** Stops the server; every suspended connection must have been resumed (engine freed). */
 struct api_server *api_server_free(struct api_server *srv);

@@ -11,7 +11,7 @@ packages=(
     build-essential cmake pkg-config git curl ca-certificates
     libmicrohttpd-dev libjansson-dev libseccomp-dev libcap-dev nettle-dev
     python3 nodejs default-jdk-headless gcc g++
-    clang-format
+    clang-format gnuplot-nox haproxy
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -19,4 +19,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 CAPSULE_SANITIZED=1 \
 echo "== release build: everything"
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAPSULE_WERROR=ON >/dev/null
 cmake --build build-release -j"$jobs"
-ctest --test-dir build-release --output-on-failure -j"$jobs"
+ctest --test-dir build-release --output-on-failure -j"$jobs" -LE 'package|scaleout|^soak$|^fuzz$'
+echo "== package and scale-out (serial)"
+ctest --test-dir build-release --output-on-failure -L 'package|scaleout'
