@@ -55,9 +55,9 @@ static void drain(struct api_server *srv, struct eng_engine *eng, int sfd, uint6
         if (st.running == 0 && st.queued == 0)
             return;
         if (now >= deadline) {
-            /* eng_free below still waits for running jobs: their own limits bound them */
-            log_warn("drain deadline of %" PRIu64 " ms passed: %u running, %zu queued jobs left",
+            log_warn("drain deadline of %" PRIu64 " ms passed: killing %u running, %zu queued jobs",
                      timeout_ms, st.running, st.queued);
+            eng_abort(eng);
             return;
         }
         if (poll(&p, 1, (int)MIN((deadline - now) / USEC_PER_MSEC + 1, 50u)) > 0 &&

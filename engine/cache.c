@@ -166,7 +166,8 @@ static bool fits(const struct eng_stage_result *st, const struct eng_stage_limit
     return true;
 }
 
-struct eng_cache_entry *eng__cache_lookup(struct eng_cache *c, const uint8_t key[DIGEST_SHA256_SIZE],
+struct eng_cache_entry *eng__cache_lookup(struct eng_cache *c,
+                                          const uint8_t key[DIGEST_SHA256_SIZE],
                                           const struct eng_stage_limits *limits)
 {
     struct eng_cache_entry *e;
@@ -217,8 +218,8 @@ static int snapshot_add(struct snapshot *s, const char *path, mode_t mode, char 
         s->files = f;
         s->alloc = alloc;
     }
-    s->files[s->n] = (struct snap_entry){.path = strdup(path), .mode = mode, .data = data,
-                                         .len = len};
+    s->files[s->n] =
+        (struct snap_entry){.path = strdup(path), .mode = mode, .data = data, .len = len};
     if (!s->files[s->n].path)
         return -ENOMEM;
     s->n++;

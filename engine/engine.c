@@ -91,7 +91,8 @@ static void *worker_main(void *arg)
             eng__job_run(w->slot, &eng->cfg, eng->cache, job->req, res, &hit);
             if (job->req->runtime->compiled && eng->cache)
                 atomic_fetch_add(hit ? &eng->cache_hits : &eng->cache_misses, 1);
-            if (res->error < 0 && res->error != -ENOSPC && res->error != -EDQUOT)
+            if (res->error < 0 && res->error != -ENOSPC && res->error != -EDQUOT &&
+                res->error != -ECANCELED)
                 atomic_fetch_add(&eng->sandbox_failures, 1);
         }
         eng_request_free(job->req);
@@ -144,15 +145,13 @@ int eng_new(const struct eng_config *cfg, struct sbx_context *ctx, struct eng_en
     return 0;
 }
 
-struct eng_engine *eng_free(struct eng_engine *eng)
+/* Stops the queue; jobs queued but never started are answered as failed (the api: 503). */
+static void stop_queue(struct eng_engine *eng)
 {
     struct job *job;
 
-    if (!eng)
-        return NULL;
     pthread_mutex_lock(&eng->lock);
     eng->stopping = true;
-    /* Queued jobs never started: they are answered as failed (the api says 503). */
     job = eng->head;
     eng->head = NULL;
     eng->tail = &eng->head;
@@ -171,6 +170,21 @@ struct eng_engine *eng_free(struct eng_engine *eng)
         free(job);
         job = next;
     }
+}
+
+void eng_abort(struct eng_engine *eng)
+{
+    stop_queue(eng);
+    /* running boxes die now; their jobs are answered "job cancelled: server shutting down" */
+    for (unsigned i = 0; i < eng->n_workers; i++)
+        sbx_slot_abort(eng->workers[i].slot);
+}
+
+struct eng_engine *eng_free(struct eng_engine *eng)
+{
+    if (!eng)
+        return NULL;
+    stop_queue(eng);
     for (unsigned i = 0; i < eng->n_workers; i++)
         if (eng->workers[i].started)
             pthread_join(eng->workers[i].thread, NULL);

@@ -28,8 +28,8 @@ struct eng_config {
     uint64_t tmpfs_inodes;
     uint64_t compile_cache_size; /* bytes; 0 turns the compile cache off */
     const char *prepared_dir;    /* base of packages' prepared files; NULL: /var/cache/capsule */
-    const char *instance; /* "capsule-<port>" */
-    const char *run_dir;  /* "/run/capsule/<instance>" */
+    const char *instance;        /* "capsule-<port>" */
+    const char *run_dir;         /* "/run/capsule/<instance>" */
 };
 
 /** Effective value of one limit for a runtime: env override for its language, else the
@@ -41,7 +41,7 @@ struct eng_file {
     char *name;             /* validated relative path */
     unsigned char *content; /* decoded bytes */
     size_t len;
-    bool utf8;              /* written as text and passed to scripts (code file) */
+    bool utf8; /* written as text and passed to scripts (code file) */
 };
 
 struct eng_stage_limits {
@@ -83,15 +83,15 @@ struct eng_stage_result {
     int code;
     const char *signal_name; /* static, or NULL */
     enum eng_status status;
-    char *message;           /* NULL or text */
+    char *message; /* NULL or text */
     bool memory_known;
-    uint64_t memory;         /* bytes */
+    uint64_t memory; /* bytes */
     uint64_t cpu_time_ms, wall_time_ms;
 };
 
 struct eng_result {
-    int error;               /* < 0: the job failed before producing a result (HTTP 500) */
-    char *error_message;     /* with error < 0 */
+    int error;           /* < 0: the job failed before producing a result (HTTP 500) */
+    char *error_message; /* with error < 0 */
     bool has_compile;
     struct eng_stage_result compile, run;
     const struct rt_runtime *runtime;
@@ -108,6 +108,10 @@ struct sbx_context;
 int eng_new(const struct eng_config *cfg, struct sbx_context *ctx, struct eng_engine **ret);
 /** Stops accepting, finishes queued and running jobs, joins workers. */
 struct eng_engine *eng_free(struct eng_engine *eng);
+/** Shutdown deadline, any thread: no new job starts, queued jobs are answered -ESHUTDOWN
+ *  ("server shutting down"), running jobs are killed and answered -ECANCELED ("job
+ *  cancelled: server shutting down"). eng_free() must still follow. */
+void eng_abort(struct eng_engine *eng);
 /** Queues a job; takes ownership of req on success. -EAGAIN: queue full (503). -ESHUTDOWN:
  *  draining. */
 int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done, void *userdata);

@@ -7,7 +7,7 @@
 /* box.c: the per-job tmpfs on the slot directory and the request's files. */
 struct eng_box {
     struct sbx_slot *slot;
-    int dirfd;        /* the mounted tmpfs root (holds submission/, tmp/, shm/) */
+    int dirfd; /* the mounted tmpfs root (holds submission/, tmp/, shm/) */
     bool mounted;
 };
 /** Mounts a fresh tmpfs (size, inodes) on the slot directory and creates the three dirs,
@@ -40,7 +40,8 @@ struct eng_cache *eng__cache_new(size_t max_bytes);
 struct eng_cache *eng__cache_free(struct eng_cache *c);
 int eng__cache_key(const struct eng_request *req, uint8_t key[DIGEST_SHA256_SIZE]);
 /** A referenced entry whose recorded compile fits `limits`, or NULL. */
-struct eng_cache_entry *eng__cache_lookup(struct eng_cache *c, const uint8_t key[DIGEST_SHA256_SIZE],
+struct eng_cache_entry *eng__cache_lookup(struct eng_cache *c,
+                                          const uint8_t key[DIGEST_SHA256_SIZE],
                                           const struct eng_stage_limits *limits);
 void eng__cache_entry_unref(struct eng_cache *c, struct eng_cache_entry *e);
 const struct eng_stage_result *eng__cache_entry_compile(const struct eng_cache_entry *e);

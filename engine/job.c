@@ -49,7 +49,8 @@ static char **build_envp(const struct rt_runtime *rt)
     if (!env)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (strncmp(rt->env[i], "HOME=", 5) == 0 || strncmp(rt->env[i], "PISTON_LANGUAGE=", 16) == 0)
+        if (strncmp(rt->env[i], "HOME=", 5) == 0 ||
+            strncmp(rt->env[i], "PISTON_LANGUAGE=", 16) == 0)
             continue; /* ours win */
         if (!(env[k++] = strdup(rt->env[i])))
             return NULL;
@@ -105,8 +106,8 @@ static int run_stage(struct sbx_slot *slot, const struct eng_request *req, char 
                      const struct stage_input *in, struct eng_stage_result *ret,
                      struct sbx_error *reterr)
 {
-    _cleanup_(strv_freep) char **argv = build_argv(req->runtime, in->script, in->extra,
-                                                   in->n_extra);
+    _cleanup_(strv_freep) char **argv =
+        build_argv(req->runtime, in->script, in->extra, in->n_extra);
     _cleanup_close_ int stdin_fd = -1;
     struct sbx_result sr = {0};
     int r;
@@ -136,6 +137,10 @@ static int run_stage(struct sbx_slot *slot, const struct eng_request *req, char 
     r = sbx_run(slot, &spec, &sr, reterr);
     if (r < 0)
         return r;
+    if (sr.aborted) { /* shutdown killed it: no verdict on the program */
+        sbx_result_done(&sr);
+        return -ECANCELED;
+    }
     r = eng__stage_from_sandbox(&sr, ret);
     sbx_result_done(&sr);
     return r;
@@ -146,6 +151,10 @@ static int fail_job(struct eng_result *res, int err, const char *what, const str
     char buf[128];
 
     res->error = err < 0 ? err : -EIO;
+    if (res->error == -ECANCELED) {
+        res->error_message = strdup("job cancelled: server shutting down");
+        return res->error;
+    }
     if (e && e->step) {
         if (asprintf(&res->error_message, "sandbox failure at %s%s%s: %s", e->step,
                      e->path[0] ? " " : "", e->path, strerror_r(-e->err, buf, sizeof(buf))) < 0)
@@ -203,7 +212,7 @@ static int compile_stage(struct job_ctx *j, char **envp, const char **code_files
     if (!res->compile.has_code || res->compile.code != 0) {
         *ret_failed = true;
         return eng__stage_copy(&res->compile, &res->run) < 0 ? fail_job(res, -ENOMEM, "job", NULL)
-                                                              : 0;
+                                                             : 0;
     }
     cache_store(j);
     r = eng__box_reset_scratch(j->box);
@@ -242,7 +251,7 @@ static int run_stages(struct job_ctx *j)
     run_extra[0] = n_code ? code_files[0] : req->files[0].name;
     for (size_t i = 0; i < n_args; i++)
         run_extra[i + 1] = req->args[i];
-    struct stage_input in = {"run",         run_extra, n_args + 1, req->stdin_data,
+    struct stage_input in = {"run",          run_extra, n_args + 1, req->stdin_data,
                              req->stdin_len, &req->run, j->cfg};
     r = run_stage(j->slot, req, envp, &in, &j->res->run, &e);
     if (r < 0)
@@ -268,8 +277,8 @@ void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg, struct en
                   const struct eng_request *req, struct eng_result *res, bool *ret_cache_hit)
 {
     struct eng_box box;
-    struct job_ctx j = {.cfg = cfg, .slot = slot, .req = req, .box = &box, .res = res,
-                        .cache = cache};
+    struct job_ctx j = {
+        .cfg = cfg, .slot = slot, .req = req, .box = &box, .res = res, .cache = cache};
     int r;
 
     res->runtime = req->runtime;

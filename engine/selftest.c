@@ -23,9 +23,13 @@ int eng_self_test(const struct eng_config *cfg, struct sbx_context *ctx, struct 
         *reterr = (struct sbx_error){.step = "job-tmpfs", .err = r};
         return r;
     }
-    struct sbx_spec spec = {.argv = argv, .envp = envp, .stdin_fd = null_fd,
-                            .wall_limit_ms = 10000, .memory_limit = 64 << 20,
-                            .max_processes = 8, .output_limit = 4096};
+    struct sbx_spec spec = {.argv = argv,
+                            .envp = envp,
+                            .stdin_fd = null_fd,
+                            .wall_limit_ms = 10000,
+                            .memory_limit = 64 << 20,
+                            .max_processes = 8,
+                            .output_limit = 4096};
     r = sbx_run(slot, &spec, &res, reterr);
     eng__box_close(&box);
     if (r >= 0 && (!res.exited || res.exit_code != 0)) {

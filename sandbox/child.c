@@ -103,7 +103,8 @@ CHILD_FN static int apply_rlimits(const struct sbx_child_args *a)
 
     if (a->rlimit_nofile && set_limit(RLIMIT_NOFILE, a->rlimit_nofile) < 0)
         return -errno;
-    if (set_limit(RLIMIT_FSIZE, a->rlimit_fsize) < 0 || set_limit(RLIMIT_STACK, a->rlimit_stack) < 0)
+    if (set_limit(RLIMIT_FSIZE, a->rlimit_fsize) < 0 ||
+        set_limit(RLIMIT_STACK, a->rlimit_stack) < 0)
         return -errno;
     if (a->rlimit_nproc && set_limit(RLIMIT_NPROC, a->rlimit_nproc) < 0)
         return -errno;

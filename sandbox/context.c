@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,8 +21,8 @@
 
 /* Host directories a toolchain needs, bound read-only at the same path; where the host
  * merged them into /usr they are symlinks and are recreated as such. */
-static const char *const toolchain_dirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32",
-                                             "/lib64", "/libx32"};
+static const char *const toolchain_dirs[] = {"/usr",   "/bin",   "/sbin",  "/lib",
+                                             "/lib32", "/lib64", "/libx32"};
 
 /* The box /etc is generated, not the host's. Host entries copied or bound in, and why:
  *   ld.so.cache      the dynamic loader finds libraries without scanning every directory;
@@ -297,10 +298,17 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
         return -ENOMEM;
     for (unsigned i = 0; i < ctx->n_slots; i++) {
         struct sbx_slot *s = &ctx->slots[i];
-        *s = (struct sbx_slot){.ctx = ctx, .index = i, .netns_fd = -1,
-                               .uid = ctx->cfg.uid_base + i, .gid = ctx->cfg.gid_base + i};
+        *s = (struct sbx_slot){.ctx = ctx,
+                               .index = i,
+                               .netns_fd = -1,
+                               .abort_fd = -1,
+                               .uid = ctx->cfg.uid_base + i,
+                               .gid = ctx->cfg.gid_base + i};
         if (asprintf(&s->dir, "%s/slot-%u", ctx->run_dir, i) < 0)
             return -ENOMEM;
+        s->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->abort_fd < 0)
+            return -errno;
         if (mkdir(s->dir, 0755) < 0 && errno != EEXIST) {
             int r = -errno;
             set_error(reterr, "slot-dir", r, s->dir);
@@ -404,6 +412,7 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
     ctx->cgroup = sbx__cgroup_root_free(ctx->cgroup);
     for (unsigned i = 0; ctx->slots && i < ctx->n_slots; i++) {
         safe_close(ctx->slots[i].netns_fd);
+        safe_close(ctx->slots[i].abort_fd);
         free(ctx->slots[i].dir);
         sbx__mount_plan_done(&ctx->slots[i].plan);
     }
@@ -447,6 +456,14 @@ uid_t sbx_slot_uid(const struct sbx_slot *slot)
 gid_t sbx_slot_gid(const struct sbx_slot *slot)
 {
     return slot->gid;
+}
+
+void sbx_slot_abort(struct sbx_slot *slot)
+{
+    uint64_t one = 1;
+
+    slot->aborted = true;
+    (void)!write(slot->abort_fd, &one, sizeof(one));
 }
 
 const char *sbx_slot_dir(const struct sbx_slot *slot)

@@ -129,6 +129,8 @@ struct sbx_slot {
     gid_t gid;
     char *dir;    /* run_dir/slot-<n>: the caller's job tmpfs mount point */
     int netns_fd; /* empty network namespace of the slot, -1 with networking */
+    int abort_fd; /* eventfd: sbx_slot_abort() wakes the monitor through it */
+    _Atomic bool aborted;
     uint64_t stage_seq;
     struct sbx_mount_plan plan; /* template: root, devices, toolchains, /etc, job dirs */
 };
@@ -203,6 +205,7 @@ _Noreturn void sbx__child_supervisor(const struct sbx_child_args *args);
 
 struct sbx_monitor {
     int epfd;
+    int abort_fd; /* the slot's eventfd, watched, never closed here */
     char *read_buf;
     int pidfd;
     int stdout_fd, stderr_fd, status_fd, error_fd; /* read ends, -1 once at EOF */

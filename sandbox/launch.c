@@ -215,9 +215,9 @@ static void account(struct sbx_cgroup_leaf *leaf, struct sbx_result *res)
         res->oom_killed = true;
 }
 
-static int run_box(struct sbx_slot *slot, const struct sbx_spec *spec,
-                   struct sbx_cgroup_leaf *leaf, const struct sbx_mount_plan *plan,
-                   struct sbx_result *res, struct sbx_error *reterr)
+static int run_box(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_cgroup_leaf *leaf,
+                   const struct sbx_mount_plan *plan, struct sbx_result *res,
+                   struct sbx_error *reterr)
 {
     struct sbx_child_error cerr = {0};
     struct sbx_child_args args;
@@ -232,7 +232,8 @@ static int run_box(struct sbx_slot *slot, const struct sbx_spec *spec,
         return r;
     }
     fill_args(slot, spec, plan, leaf, &p, &args);
-    struct sbx_monitor mon = {.leaf = leaf, .spec = spec, .start_usec = now_usec()};
+    struct sbx_monitor mon = {
+        .leaf = leaf, .spec = spec, .abort_fd = slot->abort_fd, .start_usec = now_usec()};
     r = clone_supervisor(&args, &pidfd);
     for (size_t i = 0; i < 4; i++) /* the write ends now belong to the box */
         p.fds[i][1] = safe_close(p.fds[i][1]);
@@ -277,13 +278,17 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
     struct sbx_cgroup_leaf *leaf = NULL;
     int r;
 
+    if (slot->aborted) {
+        set_error(reterr, "aborted", -ECANCELED, NULL);
+        return -ECANCELED;
+    }
     r = plan_for_spec(slot, spec, &plan);
     if (r < 0) {
         set_error(reterr, "plan", r, NULL);
         return r;
     }
-    r = sbx__cgroup_leaf_create(slot->ctx->cgroup, slot->index, ++slot->stage_seq, &limits,
-                                &leaf, reterr);
+    r = sbx__cgroup_leaf_create(slot->ctx->cgroup, slot->index, ++slot->stage_seq, &limits, &leaf,
+                                reterr);
     if (r < 0) {
         sbx__mount_plan_done(&plan);
         return r;

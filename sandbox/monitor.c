@@ -20,7 +20,7 @@
  * keep 4 MiB resident for the daemon's lifetime, while freed heap goes back (malloc_trim). */
 #define MONITOR_READ_SIZE 65536
 
-enum { SRC_STDOUT, SRC_STDERR, SRC_STATUS, SRC_ERROR, SRC_PIDFD };
+enum { SRC_STDOUT, SRC_STDERR, SRC_STATUS, SRC_ERROR, SRC_PIDFD, SRC_ABORT };
 
 static void box_kill(struct sbx_monitor *mon)
 {
@@ -142,8 +142,8 @@ static int next_timeout_ms(const struct sbx_monitor *mon, usec_t now, bool dead)
 }
 
 static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_t src,
-                        struct sbx_child_status *st, bool *got_status,
-                        struct sbx_child_error *cerr, bool *got_error, bool *dead)
+                        struct sbx_child_status *st, bool *got_status, struct sbx_child_error *cerr,
+                        bool *got_error, bool *dead)
 {
     switch (src) {
     case SRC_STDOUT:
@@ -158,6 +158,14 @@ static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_
         return read_record(mon, &mon->error_fd, cerr, sizeof(*cerr), got_error);
     case SRC_PIDFD:
         *dead = true;
+        return 0;
+    case SRC_ABORT:
+        /* the eventfd stays readable: stop watching it, one kill is enough */
+        (void)epoll_ctl(mon->epfd, EPOLL_CTL_DEL, mon->abort_fd, NULL);
+        if (!*dead) {
+            res->aborted = true;
+            box_kill(mon);
+        }
         return 0;
     }
     return 0;
@@ -183,7 +191,8 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
         (r = add_fd(epfd, mon->stderr_fd, SRC_STDERR)) < 0 ||
         (r = add_fd(epfd, mon->status_fd, SRC_STATUS)) < 0 ||
         (r = add_fd(epfd, mon->error_fd, SRC_ERROR)) < 0 ||
-        (r = add_fd(epfd, mon->pidfd, SRC_PIDFD)) < 0)
+        (r = add_fd(epfd, mon->pidfd, SRC_PIDFD)) < 0 ||
+        (r = add_fd(epfd, mon->abort_fd, SRC_ABORT)) < 0)
         return r;
 
     /* Done when PID 1 is dead (so is everything else in its namespace) and every pipe has
@@ -223,7 +232,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
     if (!got_status) {
         /* PID 1 died without a report: fine when a limit made us kill it (the program died
          * with it, by SIGKILL); anything else means the supervisor itself was lost. */
-        if (res->time_trip == SBX_TIME_OK && res->output_trip == SBX_OUTPUT_OK)
+        if (res->time_trip == SBX_TIME_OK && res->output_trip == SBX_OUTPUT_OK && !res->aborted)
             return -ECHILD;
         res->signal = SIGKILL;
         res->wall_usec = mon->killed_usec - mon->start_usec;

@@ -32,8 +32,8 @@ int sbx__mount_plan_add(struct sbx_mount_plan *plan, enum sbx_mount_kind kind, c
         if (!src_copy)
             return -ENOMEM;
     }
-    plan->ops[plan->n++] = (struct sbx_mount_op){
-        .kind = kind, .src = TAKE_PTR(src_copy), .dst = TAKE_PTR(dst)};
+    plan->ops[plan->n++] =
+        (struct sbx_mount_op){.kind = kind, .src = TAKE_PTR(src_copy), .dst = TAKE_PTR(dst)};
     return 0;
 }
 
@@ -46,8 +46,7 @@ static bool plan_has_dir(const struct sbx_mount_plan *plan, const char *dst)
     return false;
 }
 
-int sbx__mount_plan_add_parents(struct sbx_mount_plan *plan, const char *root,
-                                const char *box_path)
+int sbx__mount_plan_add_parents(struct sbx_mount_plan *plan, const char *root, const char *box_path)
 {
     _cleanup_free_ char *path = strdup(box_path);
     int r;
@@ -154,8 +153,7 @@ apply_one(const struct sbx_mount_op *op)
         if (mkdir(op->dst, 0555) < 0 && errno != EEXIST)
             return -errno;
         /* Read-only: /proc/sys and friends stay unwritable even for a root-owned file. */
-        if (mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
-                  NULL) < 0)
+        if (mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0)
             return -errno;
         return 0;
     }

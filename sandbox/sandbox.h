@@ -50,39 +50,43 @@ struct sbx_slot *sbx_context_slot(struct sbx_context *ctx, unsigned index);
 unsigned sbx_slot_index(const struct sbx_slot *slot);
 uid_t sbx_slot_uid(const struct sbx_slot *slot);
 gid_t sbx_slot_gid(const struct sbx_slot *slot);
+/** Shutdown: kills the box running on `slot` now (as for a limit, result->aborted set) and
+ *  makes every later sbx_run on it fail with -ECANCELED. Any thread; never undone. */
+void sbx_slot_abort(struct sbx_slot *slot);
 /** Host directory the caller mounts the job tmpfs on. It must hold `submission/`, `tmp/` and
  *  `shm/`, which every box of the slot sees as /box/submission, /tmp and /dev/shm. */
 const char *sbx_slot_dir(const struct sbx_slot *slot);
 
 struct sbx_spec {
-    const char *const *argv; /* argv[0] is an absolute path inside the box */
-    const char *const *envp; /* complete environment of the program */
-    const char *package_dir; /* host directory bound read-only at the same path, or NULL */
+    const char *const *argv;  /* argv[0] is an absolute path inside the box */
+    const char *const *envp;  /* complete environment of the program */
+    const char *package_dir;  /* host directory bound read-only at the same path, or NULL */
     const char *prepared_dir; /* host directory bound read-only at SBX_PREPARED_PATH, or NULL */
-    int stdin_fd;            /* read end given to the program as fd 0 (e.g. sealed memfd) */
-    uint64_t wall_limit_ms;  /* 0 = unlimited */
-    uint64_t cpu_limit_ms;   /* 0 = unlimited */
-    uint64_t memory_limit;   /* bytes, swap 0; 0 = unlimited */
-    uint64_t max_processes;  /* tasks (processes + threads); 0 = unlimited */
-    uint64_t max_open_files; /* RLIMIT_NOFILE; 0 = inherit default */
-    uint64_t max_file_size;  /* RLIMIT_FSIZE bytes; 0 = unlimited */
-    uint64_t output_limit;   /* bytes per stream; 0 = unlimited */
+    int stdin_fd;             /* read end given to the program as fd 0 (e.g. sealed memfd) */
+    uint64_t wall_limit_ms;   /* 0 = unlimited */
+    uint64_t cpu_limit_ms;    /* 0 = unlimited */
+    uint64_t memory_limit;    /* bytes, swap 0; 0 = unlimited */
+    uint64_t max_processes;   /* tasks (processes + threads); 0 = unlimited */
+    uint64_t max_open_files;  /* RLIMIT_NOFILE; 0 = inherit default */
+    uint64_t max_file_size;   /* RLIMIT_FSIZE bytes; 0 = unlimited */
+    uint64_t output_limit;    /* bytes per stream; 0 = unlimited */
 };
 
 enum sbx_time_trip { SBX_TIME_OK, SBX_TIME_WALL, SBX_TIME_CPU };
 enum sbx_output_trip { SBX_OUTPUT_OK, SBX_OUTPUT_STDOUT, SBX_OUTPUT_STDERR };
 
 struct sbx_result {
-    bool exited;   /* main process exited: exit_code valid */
+    bool exited; /* main process exited: exit_code valid */
     int exit_code;
-    int signal;    /* main process killed by this signal (0 if exited) */
+    int signal;                       /* main process killed by this signal (0 if exited) */
     enum sbx_time_trip time_trip;     /* first time limit tripped */
     enum sbx_output_trip output_trip; /* first stream overflowed */
-    bool oom_killed; /* the cgroup saw an OOM kill during the stage */
+    bool oom_killed;                  /* the cgroup saw an OOM kill during the stage */
+    bool aborted;                     /* killed by sbx_slot_abort() (shutdown), not by any limit */
     uint64_t cpu_usec;
     uint64_t wall_usec;
     bool memory_known;
-    uint64_t memory_peak; /* bytes */
+    uint64_t memory_peak;   /* bytes */
     struct strbuf out, err; /* captured bytes, at most output_limit each */
     struct strbuf output;   /* stdout and stderr interleaved in read order */
 };

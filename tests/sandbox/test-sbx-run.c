@@ -2,6 +2,7 @@
  * environment, fds, network and accounting. Needs root and cgroups (exit 77 otherwise). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -35,8 +36,10 @@ static void setup(void)
         TEST_SKIP("needs root");
     snprintf(instance, sizeof(instance), "capsule-test-run-%d", getpid());
     snprintf(run_dir, sizeof(run_dir), "/run/capsule/%s", instance);
-    struct sbx_config cfg = {.n_slots = 1, .uid_base = 64000 + (getpid() % 500) * 2,
-                             .gid_base = 64000 + (getpid() % 500) * 2, .instance = instance,
+    struct sbx_config cfg = {.n_slots = 1,
+                             .uid_base = 64000 + (getpid() % 500) * 2,
+                             .gid_base = 64000 + (getpid() % 500) * 2,
+                             .instance = instance,
                              .run_dir = run_dir};
     r = sbx_context_new(&cfg, &ctx, &e);
     if (r == -ENOENT && e.step && strcmp(e.step, "cgroup-detect") == 0)
@@ -252,12 +255,42 @@ TEST(pids_limit)
     setup();
     /* builtins only once the cap is reached: nothing else could be started */
     run_sh("(for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done) 2>/dev/null;"
-           " set -- /proc/[0-9]*; echo $#", &spec, &res);
+           " set -- /proc/[0-9]*; echo $#",
+           &spec, &res);
     ASSERT_TRUE(res.exited);
     if (!res.out.data)
         TEST_FAIL("no output; stderr: %s", res.err.data ? res.err.data : "");
     ASSERT_LE(atoi(res.out.data), 10);
     sbx_result_done(&res);
+    teardown();
+}
+
+static void *abort_later(void *arg)
+{
+    usleep(200 * 1000);
+    sbx_slot_abort(arg);
+    return NULL;
+}
+
+TEST(abort_kills_the_running_box_and_later_ones)
+{
+    struct sbx_spec spec = {.wall_limit_ms = 10000};
+    struct sbx_result res = {0};
+    const char *argv[] = {"/bin/sleep", "5", NULL};
+    static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct sbx_error e = {0};
+    pthread_t t;
+
+    setup();
+    ASSERT_EQ(pthread_create(&t, NULL, abort_later, slot), 0);
+    run_sh("sleep 5", &spec, &res);
+    pthread_join(t, NULL);
+    ASSERT_TRUE(res.aborted);
+    ASSERT_EQ(res.signal, SIGKILL);
+    ASSERT_LE(res.wall_usec, 2000000);
+    sbx_result_done(&res);
+    struct sbx_spec again = {.argv = argv, .envp = envp, .stdin_fd = stdin_fd("")};
+    ASSERT_EQ(sbx_run(slot, &again, &res, &e), -ECANCELED);
     teardown();
 }
 
