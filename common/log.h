@@ -10,7 +10,8 @@ enum log_level log_get_level(void);
 /** Parses DEBUG/INFO/WARN/ERROR/NONE (exact case, as Piston); -EINVAL otherwise. */
 int log_level_from_string(const char *s, enum log_level *ret);
 void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
-/** Logs "<message>: <strerror(-err)>" and returns err (always negative), for `return log_errno(r, ...)`. */
+/** Logs "<message>: <strerror(-err)>" and returns err (always negative), for `return log_errno(r,
+ * ...)`. */
 int log_errno(enum log_level level, int err, const char *fmt, ...) _printf_(3, 4);
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)

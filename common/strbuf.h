@@ -5,10 +5,10 @@
 #include <stddef.h>
 
 struct strbuf {
-    char *data;   /* always NUL-terminated when non-NULL; may hold NUL bytes inside */
-    size_t len;   /* bytes stored */
-    size_t alloc; /* bytes allocated */
-    size_t cap;   /* maximum len; 0 = unlimited */
+    char *data;     /* always NUL-terminated when non-NULL; may hold NUL bytes inside */
+    size_t len;     /* bytes stored */
+    size_t alloc;   /* bytes allocated */
+    size_t cap;     /* maximum len; 0 = unlimited */
     bool truncated; /* an append was cut at the cap */
 };
 

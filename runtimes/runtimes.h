@@ -34,8 +34,8 @@ struct rt_semver {
 };
 
 struct rt_runtime {
-    char *language;     /* runtime language, e.g. "c++" */
-    char *version;      /* raw version string reported on the wire */
+    char *language; /* runtime language, e.g. "c++" */
+    char *version;  /* raw version string reported on the wire */
     struct rt_semver semver;
     char **aliases;     /* NULL-terminated, possibly empty */
     char *package_name; /* value of the "runtime" key when from a `provides` list, else NULL */
@@ -49,7 +49,7 @@ struct rt_registry;
 
 struct rt_load_options {
     const char *runtimes_dir; /* CAPSULE_RUNTIMES_DIR; may be NULL */
-    const char *data_dir;     /* PISTON_DATA_DIRECTORY; packages under <dir>/packages; may be NULL */
+    const char *data_dir; /* PISTON_DATA_DIRECTORY; packages under <dir>/packages; may be NULL */
     /* Bundled packages may hold an executable `version` script printing the toolchain's real
      * version; when true it is run once at load and replaces metadata's version. */
     bool probe_versions;

@@ -1,8 +1,8 @@
 /* One package directory -> its runtimes (PISTON-API.md 5.3). A broken package is skipped
  * with a warning naming its directory; only a failed version probe stops loading. */
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -91,7 +91,9 @@ TEST(oom_kill_of_child_with_error_exit)
 
 TEST(output_beats_time_beats_memory)
 {
-    struct sbx_result sr = {.signal = SIGKILL, .oom_killed = true, .time_trip = SBX_TIME_CPU,
+    struct sbx_result sr = {.signal = SIGKILL,
+                            .oom_killed = true,
+                            .time_trip = SBX_TIME_CPU,
                             .output_trip = SBX_OUTPUT_STDERR};
     struct eng_stage_result st;
 

@@ -110,16 +110,11 @@ static void fake_mkdir(int dirfd, const char *path, void *userdata)
     const struct fake *f = userdata;
     int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     static const char *const v1_files[][2] = {
-        {"cgroup.procs", ""},
-        {"tasks", ""},
-        {"memory.use_hierarchy", ""},
-        {"memory.oom_control", ""},
-        {"memory.limit_in_bytes", ""},
-        {"memory.max_usage_in_bytes", "0\n"},
-        {"cpuacct.usage", "0\n"},
-        {"pids.max", ""},
-        {"pids.current", "0\n"},
-        {"freezer.state", "THAWED\n"},
+        {"cgroup.procs", ""},          {"tasks", ""},
+        {"memory.use_hierarchy", ""},  {"memory.oom_control", ""},
+        {"memory.limit_in_bytes", ""}, {"memory.max_usage_in_bytes", "0\n"},
+        {"cpuacct.usage", "0\n"},      {"pids.max", ""},
+        {"pids.current", "0\n"},       {"freezer.state", "THAWED\n"},
     };
     static const char *const v2_files[][2] = {
         {"cgroup.procs", ""},
