@@ -104,3 +104,21 @@ int pread_u64(int fd, unsigned long long *ret)
     *ret = v;
     return 0;
 }
+
+DIR *opendir_dup(int dirfd)
+{
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+    DIR *d;
+
+    if (fd < 0)
+        return NULL;
+    d = fdopendir(fd);
+    if (!d)
+        safe_close(fd);
+    return d;
+}
+
+bool dot_or_dotdot(const char *name)
+{
+    return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}

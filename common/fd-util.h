@@ -1,6 +1,7 @@
 /* EINTR-safe I/O helpers. Every fd is born O_CLOEXEC. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -16,3 +17,10 @@ int write_string_at(int dirfd, const char *path, const char *s);
 int pwrite_string(int fd, const char *s);
 /** pread of a decimal unsigned integer at offset 0 (cgroup counters). */
 int pread_u64(int fd, unsigned long long *ret);
+
+#include <dirent.h>
+/** Opens a directory stream on a duplicate of dirfd (the caller keeps dirfd); NULL with errno
+ *  set on failure. closedir() releases the duplicate. */
+DIR *opendir_dup(int dirfd);
+/** True for "." and "..". */
+bool dot_or_dotdot(const char *name);

@@ -139,20 +139,15 @@ static int remove_contents(int dirfd, unsigned depth)
 {
     DIR *d;
     struct dirent *de;
-    int r = 0, fd;
+    int r = 0;
 
     if (depth > 4096)
         return -ELOOP;
-    fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0)
+    d = opendir_dup(dirfd);
+    if (!d)
         return -errno;
-    d = fdopendir(fd);
-    if (!d) {
-        safe_close(fd);
-        return -errno;
-    }
     while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        if (dot_or_dotdot(de->d_name))
             continue;
         if (unlinkat(dirfd, de->d_name, 0) == 0 || errno == ENOENT)
             continue;

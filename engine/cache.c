@@ -257,22 +257,17 @@ static int snapshot_dir(struct snapshot *s, int dirfd, const char *prefix, unsig
 {
     DIR *d;
     struct dirent *de;
-    int fd, r = 0;
+    int r = 0;
 
     if (depth > SNAPSHOT_MAX_DEPTH)
         return -E2BIG;
-    fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0)
+    d = opendir_dup(dirfd);
+    if (!d)
         return -errno;
-    d = fdopendir(fd);
-    if (!d) {
-        safe_close(fd);
-        return -errno;
-    }
     while (r >= 0 && (de = readdir(d))) {
         _cleanup_free_ char *path = NULL;
         struct stat st;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        if (dot_or_dotdot(de->d_name))
             continue;
         if (asprintf(&path, "%s%s", prefix, de->d_name) < 0) {
             r = -ENOMEM;
