@@ -236,14 +236,23 @@ TEST(kill_stopped_process_ignoring_sigterm)
         for (;;)
             pause();
     }
+    int entered[2];
+    char byte;
+    ASSERT_OK(pipe(entered) < 0 ? -errno : 0);
     sleeper = fork();
     ASSERT_GE(sleeper, 0);
     if (sleeper == 0) {
         enter(leaf);
         signal(SIGTERM, SIG_IGN);
+        (void)!write(entered[1], "x", 1);
         for (;;)
             pause();
     }
+    /* the kill must find both in the leaf: wait until the sleeper says it is in (under load
+     * a late joiner would escape the kill and the test would wait forever) */
+    ASSERT_EQ(read(entered[0], &byte, 1), 1);
+    close(entered[0]);
+    close(entered[1]);
     ASSERT_EQ(waitpid(stopped, &status, WUNTRACED), stopped);
     ASSERT_TRUE(WIFSTOPPED(status));
     ASSERT_OK(sbx__cgroup_leaf_kill(leaf));
