@@ -40,6 +40,9 @@ import capsule_testlib as T  # noqa: E402
 
 MiB = 1 << 20
 HARNESS_ENV = {
+    # a JVM hello takes about a second; on a loaded CI host (two cases at once, one of them
+    # spinning) it must not hit the 3 s default: requests still send HOSTILE's 3000 ms
+    "PISTON_LIMIT_OVERRIDES": '{"java":{"run_timeout":15000,"run_cpu_time":15000}}',
     "PISTON_OUTPUT_MAX_SIZE": "65536",
     "PISTON_MAX_PROCESS_COUNT": "64",
     "PISTON_MAX_OPEN_FILES": "256",
@@ -325,6 +328,16 @@ class Harness:
         and malloc arena exist before the baseline is taken)."""
         for lang in self.langs:
             self.run_program(lang, HELLO[lang], "warm-up %s" % lang)
+        # every slot at once, twice: each worker's stack and buffers are touched before the
+        # baseline (slots a case happens to use first would otherwise read as growth)
+        lang = "c" if "c" in self.langs else self.langs[0]
+        for _ in range(2):
+            threads = [threading.Thread(target=self.run_program, args=(lang, HELLO[lang], "warm-up slots"))
+                       for _ in range(self.daemon.max_jobs)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         self.slots_clean()
         time.sleep(0.3)
         return self.daemon.resources()
@@ -333,13 +346,16 @@ class Harness:
         deadline = time.monotonic() + 3.0
         while True:
             cur = self.daemon.resources()
-            rss_ok = cur["rss_kb"] <= base["rss_kb"] * 1.10
+            # 10 % of a 5 MiB daemon is half a MiB: allocator noise from eight concurrent
+            # connections can reach that without any leak, so the floor is 1 MiB (a leak
+            # still shows: it grows case after case)
+            rss_ok = cur["rss_kb"] <= max(base["rss_kb"] * 1.10, base["rss_kb"] + 1024)
             fds_ok = abs(cur["fds"] - base["fds"]) <= 2
             thr_ok = abs(cur["threads"] - base["threads"]) <= max(1, base["threads"] // 10)
             if (rss_ok and fds_ok and thr_ok) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        self.check(rss_ok, "I5: daemon RSS %d KiB vs baseline %d KiB (+10%% allowed)" % (cur["rss_kb"], base["rss_kb"]))
+        self.check(rss_ok, "I5: daemon RSS %d KiB vs baseline %d KiB (+10%% or 1 MiB allowed)" % (cur["rss_kb"], base["rss_kb"]))
         self.check(fds_ok, "I5: daemon fds %d vs baseline %d (+-2)" % (cur["fds"], base["fds"]))
         self.check(thr_ok, "I5: daemon threads %d vs baseline %d" % (cur["threads"], base["threads"]))
 
