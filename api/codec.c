@@ -225,6 +225,9 @@ static int decode_stdin(json_t *root, struct eng_request *req, char **ret_messag
 
 /* Row 9. An argument holding NUL cannot reach execve: rejected here rather than failing
  * later with a 500. */
+#define ARG_STRING_MAX (128 * 1024)
+#define ARGS_TOTAL_MAX (1024 * 1024)
+
 static int decode_args(json_t *root, struct eng_request *req, char **ret_message)
 {
     json_t *v = json_object_get(root, "args"), *a;
@@ -233,10 +236,18 @@ static int decode_args(json_t *root, struct eng_request *req, char **ret_message
     if (v && !json_is_null(v)) {
         if (!json_is_array(v))
             return api__codec_fail(ret_message, "args must be an array of strings");
+        size_t total = 0;
         json_array_foreach(v, i, a)
         {
             if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a))
                 return api__codec_fail(ret_message, "args must be an array of strings");
+            total += json_string_length(a) + 1;
+            /* execve refuses one string of 128 KiB (MAX_ARG_STRLEN) and an argv + envp
+             * over its stack budget: a client's arguments must never become a 500 */
+            if (json_string_length(a) >= ARG_STRING_MAX || total > ARGS_TOTAL_MAX)
+                return api__codec_fail(ret_message,
+                                       "args are too long (at most %d bytes each, %d in all)",
+                                       ARG_STRING_MAX - 1, ARGS_TOTAL_MAX);
         }
         n = json_array_size(v);
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -140,6 +141,14 @@ int main(int argc, char **argv)
     /* Few malloc arenas: 64 slot workers and the HTTP pool would otherwise each grow an
      * arena of their own, kept resident between bursts (idle RSS is a latency target too). */
     mallopt(M_ARENA_MAX, 2);
+    /* Each busy slot holds a dozen fds (pipes, pidfd, epoll, cgroup files) and every HTTP
+     * connection one: 64 slots need more than the usual soft limit of 1024. Boxes get their
+     * own RLIMIT_NOFILE (max_open_files) whatever this is. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     /* fds 0-2 must exist: box pipes are assumed to land at 3 and above */
     while ((r = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0 && r <= 2)
         (void)fcntl(r, F_SETFD, 0);

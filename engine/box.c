@@ -15,6 +15,7 @@
 #include "fd-util.h"
 #include "internal.h"
 #include "macro.h"
+#include "strbuf.h"
 
 static const char *const box_dirs[] = {"submission", "tmp", "shm"};
 
@@ -133,41 +134,85 @@ int eng__box_write_files(struct eng_box *box, const struct eng_file *files, size
     return 0;
 }
 
-/* Removes everything below dirfd without following links. Depth is bounded by the inode
- * quota; every level holds one fd, which the daemon's RLIMIT_NOFILE easily covers. */
-static int remove_contents(int dirfd, unsigned depth)
+/* Deletes every non-directory entry of dirfd; *ret_sub gets the name of one subdirectory
+ * left (malloc'd), or NULL when dirfd holds nothing more. */
+static int sweep_dir(int dirfd, char **ret_sub)
 {
-    DIR *d;
+    DIR *d = opendir_dup(dirfd);
     struct dirent *de;
     int r = 0;
 
-    if (depth > 4096)
-        return -ELOOP;
-    d = opendir_dup(dirfd);
+    *ret_sub = NULL;
     if (!d)
         return -errno;
     while ((de = readdir(d))) {
-        if (dot_or_dotdot(de->d_name))
+        if (dot_or_dotdot(de->d_name) || unlinkat(dirfd, de->d_name, 0) == 0 || errno == ENOENT)
             continue;
-        if (unlinkat(dirfd, de->d_name, 0) == 0 || errno == ENOENT)
-            continue;
-        if (errno != EISDIR && errno != EPERM) {
+        if (errno != EISDIR) {
             r = -errno;
             break;
         }
-        int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0) {
-            r = -errno;
-            break;
-        }
-        r = remove_contents(sub, depth + 1);
-        safe_close(sub);
-        if (r < 0 || unlinkat(dirfd, de->d_name, AT_REMOVEDIR) < 0) {
-            r = r < 0 ? r : -errno;
+        if (!*ret_sub && !(*ret_sub = strdup(de->d_name))) {
+            r = -ENOMEM;
             break;
         }
     }
     closedir(d);
+    if (r < 0) {
+        free(*ret_sub);
+        *ret_sub = NULL;
+    }
+    return r;
+}
+
+/* Removes everything below dirfd without following links and with two fds at most, however
+ * deep the tree (a job may nest thousands of directories; one fd per level would exhaust the
+ * daemon's descriptors). It goes down by name and back up through "..": every box process
+ * is dead, so nothing moves meanwhile. The names on the way down are the only state. */
+static int remove_contents(int dirfd)
+{
+    _cleanup_close_ int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+    struct strbuf path = {0}; /* NUL-separated names from dirfd down to fd */
+    size_t depth = 0;
+    int r = 0;
+
+    if (fd < 0)
+        return -errno;
+    while (r >= 0) {
+        _cleanup_free_ char *sub = NULL;
+        r = sweep_dir(fd, &sub);
+        if (r < 0)
+            break;
+        if (sub) { /* go down */
+            int child = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (child < 0 || strbuf_append(&path, sub, strlen(sub) + 1) < 0) {
+                r = child < 0 ? -errno : -ENOMEM;
+                safe_close(child);
+                break;
+            }
+            safe_close(fd);
+            fd = child;
+            depth++;
+            continue;
+        }
+        if (depth == 0)
+            break; /* dirfd itself is empty now */
+        /* go up and remove the directory just emptied */
+        int parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (parent < 0) {
+            r = -errno;
+            break;
+        }
+        safe_close(fd);
+        fd = parent;
+        path.len--; /* drop the terminating NUL, then find the start of the last name */
+        while (path.len > 0 && path.data[path.len - 1] != '\0')
+            path.len--;
+        if (unlinkat(fd, path.data + path.len, AT_REMOVEDIR) < 0)
+            r = -errno;
+        depth--;
+    }
+    strbuf_done(&path);
     return r;
 }
 
@@ -179,7 +224,7 @@ int eng__box_reset_scratch(struct eng_box *box)
         int r;
         if (fd < 0)
             return -errno;
-        r = remove_contents(fd, 0);
+        r = remove_contents(fd);
         if (r < 0)
             return r;
     }

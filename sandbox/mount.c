@@ -152,8 +152,11 @@ apply_one(const struct sbx_mount_op *op)
     case SBX_MOUNT_PROC:
         if (mkdir(op->dst, 0555) < 0 && errno != EEXIST)
             return -errno;
-        /* Read-only: /proc/sys and friends stay unwritable even for a root-owned file. */
-        if (mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0)
+        /* Read-only: /proc/sys and friends stay unwritable even for a root-owned file.
+         * hidepid=invisible: the program sees only its own uid's processes, so PID 1 (the
+         * supervisor, a copy of the daemon) does not show the daemon's command line. */
+        if (mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+                  "hidepid=invisible") < 0)
             return -errno;
         return 0;
     }
