@@ -141,6 +141,9 @@ int sbx__cg_proc_cgroup_find(const char *text, const char *controller, char **re
  *  process's cgroup is not visible through the mount. */
 int sbx__cg_hier_own_path(const char *prefix, const struct sbx_cg_mount *m, const char *own,
                           char **ret);
+/* cgroup-detect.c */
+int sbx__cg_detect(struct sbx_cgroup_root *root, const struct sbx_cgroup_paths *paths,
+                   struct sbx_error *reterr);
 /** Fill root->hier, n_hier, version and ops; -ENOENT with *ret_missing naming a controller. */
 int sbx__cg_detect_v2(struct sbx_cgroup_root *root, const char *prefix,
                       const struct sbx_cg_mount *mnts, size_t n, const char *proc,
