@@ -30,7 +30,8 @@ int log_level_from_string(const char *s, enum log_level *ret)
     return -EINVAL;
 }
 
-static void log_line(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+_printf_(3, 0) static void log_line(enum log_level level, const char *suffix, const char *fmt,
+                                    va_list ap)
 {
     struct timespec ts;
     struct tm tm;

@@ -182,7 +182,7 @@ static int v1_leaf_setup(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_l
         if (h < 0)
             continue; /* only the optional freezer can be absent */
         r = sbx__cg_leaf_open(leaf, (size_t)h, f->name, f->flags,
-                              (int *)((char *)leaf + f->fd_offset));
+                              (int *)(void *)((char *)leaf + f->fd_offset));
         if (r < 0)
             return sbx__cg_leaf_fail(leaf, (size_t)h, reterr, "cgroup-open", r, f->name);
     }

@@ -232,7 +232,7 @@ static int v2_leaf_setup(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_l
         return r;
     for (size_t i = 0; i < ARRAY_SIZE(v2_files); i++) {
         r = sbx__cg_leaf_open(leaf, 0, v2_files[i].name, O_RDONLY,
-                              (int *)((char *)leaf + v2_files[i].fd_offset));
+                              (int *)(void *)((char *)leaf + v2_files[i].fd_offset));
         if (r < 0)
             return sbx__cg_leaf_fail(leaf, 0, reterr, "cgroup-open", r, v2_files[i].name);
     }
