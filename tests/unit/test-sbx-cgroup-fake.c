@@ -498,6 +498,31 @@ TEST(v2_root_delegation)
     fake_done(&f);
 }
 
+TEST(v2_leftover_cleanup)
+{
+    struct fake f;
+    struct sbx_cgroup_root *root = NULL;
+    int fd;
+
+    fake_v2(&f, "cpu memory pids\n");
+    /* What a crashed daemon of the same instance left, and a neighbour that is not ours. */
+    mkdirs(&f, V2_INST "/boxes/slot-2/stage-7");
+    fd = open(f.dir, O_RDONLY | O_DIRECTORY);
+    fake_mkdir(fd, V2_INST + 1, &f);
+    fake_mkdir(fd, V2_INST "/boxes/slot-2/stage-7" + 1, &f);
+    close(fd);
+    mkdirs(&f, V2_OWN "/capsule-other/boxes");
+
+    ASSERT_OK(open_root(&f, &root, NULL));
+    ASSERT_EQ(sbx__cgroup_root_version(root), 2);
+    ASSERT_FALSE(exists(f.dir, V2_INST "/boxes/slot-2"));
+    ASSERT_TRUE(exists(f.dir, V2_INST "/boxes"));
+    ASSERT_TRUE(exists(f.dir, V2_OWN "/capsule-other/boxes"));
+    root = sbx__cgroup_root_free(root);
+    ASSERT_TRUE(exists(f.dir, V2_OWN "/capsule-other/boxes"));
+    fake_done(&f);
+}
+
 TEST(v2_already_delegated_without_cpu)
 {
     struct fake f;
