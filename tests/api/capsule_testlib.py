@@ -87,6 +87,25 @@ def load_factor():
         return 1.0
 
 
+def create_once(path, content, mode):
+    """Creates a host canary file once, atomically, shared by concurrent test processes."""
+    if os.path.exists(path):
+        return
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(fd, content)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # never replaces a file another test created meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+
+
 def skip_if_starved(test, run, cpu_limit_ms):
     """A CPU-limit test whose wall limit came first because other work took the cores: a safe
     outcome, not the one under test. Skips (with the evidence) instead of failing, but only

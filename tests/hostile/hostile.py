@@ -92,28 +92,10 @@ def program(name):
 # ---------------------------------------------------------------------------------------------
 # Host canaries (shared by parallel tests: created once if absent, never replaced or removed)
 
-def _create_once(path, content, mode):
-    if os.path.exists(path):
-        return
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.write(fd, content)
-        os.fchmod(fd, mode)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # never replaces a file another test created meanwhile
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-
-
 def ensure_canaries():
     token = os.urandom(32).hex().encode()
-    _create_once(CANARY_FILE, token, 0o644)
-    _create_once(CANARY_SECRET, os.urandom(32).hex().encode(), 0o600)
+    T.create_once(CANARY_FILE, token, 0o644)
+    T.create_once(CANARY_SECRET, os.urandom(32).hex().encode(), 0o600)
     os.makedirs(CANARY_DIR, exist_ok=True)
     with open(CANARY_FILE, "rb") as f:
         return f.read().decode().strip()

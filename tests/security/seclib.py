@@ -49,31 +49,13 @@ def slack_ms(ms):
 # --------------------------------------------------------------------------------------------
 # Canaries
 
-def _create_once(path, content, mode):
-    if os.path.exists(path):
-        return
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.write(fd, content)
-        os.fchmod(fd, mode)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-
-
 class Canaries:
     """/etc/engine-canary (0644), /root/engine-secret (0600), a 0644 file in host /tmp and a
     token in the daemon's environment. `tokens` is every secret string a job must never see."""
 
     def __init__(self):
-        _create_once(CANARY_FILE, os.urandom(32).hex().encode(), 0o644)
-        _create_once(CANARY_SECRET, os.urandom(32).hex().encode(), 0o600)
+        T.create_once(CANARY_FILE, os.urandom(32).hex().encode(), 0o644)
+        T.create_once(CANARY_SECRET, os.urandom(32).hex().encode(), 0o600)
         self.env_token = "envcanary" + os.urandom(16).hex()
         self.tmp_token = "tmpcanary" + os.urandom(16).hex()
         self.tmp_path = "/tmp/capsule-sec-canary-%d-%s" % (os.getpid(), os.urandom(4).hex())
