@@ -1,7 +1,10 @@
-/* The job's files: one tmpfs per job on the slot directory, holding submission/, tmp/ and
+/* The job's files: one tmpfs per slot on the slot directory, holding submission/, tmp/ and
  * shm/ (the box sees them as /box/submission, /tmp, /dev/shm), so one size and inode quota
- * covers all three. The daemon never follows a link in there: every open is dirfd-relative
- * with O_NOFOLLOW, every create O_EXCL, and cleanup is an unmount, not a walk (Judge0's
+ * covers all three. It lives as long as the slot's worker because the slot's next box is
+ * built (and binds the three directories) before its job arrives; between jobs it is emptied
+ * and the three directories get their owner, mode and extended attributes back, so nothing
+ * of a job reaches the next. The daemon never follows a link in there: every open is
+ * dirfd-relative with O_NOFOLLOW, every create O_EXCL, the walk that empties it too (Judge0's
  * CVE-2024-28185 was one open through a planted symlink). */
 #include <dirent.h>
 #include <errno.h>
@@ -10,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -18,6 +22,8 @@
 #include "strbuf.h"
 
 static const char *const box_dirs[] = {"submission", "tmp", "shm"};
+/* /tmp and /dev/shm are the box's own: sticky not needed, one uid uses them */
+static const mode_t box_modes[] = {0755, 0700, 0700};
 
 static int mkdir_owned(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid)
 {
@@ -56,8 +62,7 @@ int eng__box_open(struct sbx_slot *slot, uint64_t size, uint64_t inodes, struct 
     }
     ret->dirfd = fd;
     for (size_t i = 0; i < ARRAY_SIZE(box_dirs); i++) {
-        /* /tmp and /dev/shm are the box's own: sticky not needed, one uid uses them */
-        r = mkdir_owned(fd, box_dirs[i], i == 0 ? 0755 : 0700, uid, gid);
+        r = mkdir_owned(fd, box_dirs[i], box_modes[i], uid, gid);
         if (r < 0) {
             eng__box_close(ret);
             return r;
@@ -225,6 +230,41 @@ int eng__box_reset_scratch(struct eng_box *box)
         if (fd < 0)
             return -errno;
         r = remove_contents(fd);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The job's program owned the directory: it may have changed its mode, or left ACLs (a
+ * default ACL is inherited by the next job's files) or user xattrs on it. */
+static int reset_dir(int fd, mode_t mode, uid_t uid, gid_t gid)
+{
+    char names[4096];
+    ssize_t n;
+
+    if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)
+        return -errno;
+    n = flistxattr(fd, names, sizeof(names));
+    if (n < 0)
+        return errno == ENOTSUP ? 0 : -errno;
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1)
+        if (fremovexattr(fd, names + i) < 0 && errno != ENODATA)
+            return -errno;
+    return 0;
+}
+
+int eng__box_recycle(struct eng_box *box)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(box_dirs); i++) {
+        _cleanup_close_ int fd =
+            openat(box->dirfd, box_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int r;
+        if (fd < 0)
+            return -errno;
+        r = remove_contents(fd);
+        if (r >= 0)
+            r = reset_dir(fd, box_modes[i], sbx_slot_uid(box->slot), sbx_slot_gid(box->slot));
         if (r < 0)
             return r;
     }

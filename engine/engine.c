@@ -24,6 +24,7 @@ struct job {
 struct worker {
     struct eng_engine *eng;
     struct sbx_slot *slot;
+    struct eng_box box; /* the slot's job tmpfs, kept from job to job */
     pthread_t thread;
     bool started;
 };
@@ -84,12 +85,17 @@ static void *worker_main(void *arg)
     struct eng_engine *eng = w->eng;
     struct job *job;
 
+    /* A failure here is retried (and reported) by the first job. */
+    (void)eng__box_open(w->slot, eng->cfg.tmpfs_size, eng->cfg.tmpfs_inodes, &w->box);
     while ((job = queue_pop(eng))) {
         struct eng_result *res = calloc(1, sizeof(*res));
+        /* the registry (and with it the runtime) lives as long as the request holds it */
+        struct rt_registry *reg = rt_registry_ref(job->req->registry);
+        const struct rt_runtime *rt = job->req->runtime;
         if (res) {
             bool hit;
-            eng__job_run(w->slot, &eng->cfg, eng->cache, job->req, res, &hit);
-            if (job->req->runtime->compiled && eng->cache)
+            eng__job_run(&w->box, &eng->cfg, eng->cache, job->req, res, &hit);
+            if (rt->compiled && eng->cache)
                 atomic_fetch_add(hit ? &eng->cache_hits : &eng->cache_misses, 1);
             if (res->error < 0 && res->error != -ENOSPC && res->error != -EDQUOT &&
                 res->error != -ECANCELED)
@@ -102,10 +108,17 @@ static void *worker_main(void *arg)
         atomic_fetch_add(&eng->completed, 1);
         job->done(job->userdata, res); /* res NULL: out of memory, the api answers 500 */
         free(job);
+        /* After the answer is on its way: the box's teardown, the tmpfs emptied, and the
+         * slot's next box built for the same package (the likeliest next job). */
+        eng__slot_recycle(&w->box, &eng->cfg, rt);
+        rt_registry_unref(reg);
         /* Give freed pages back: a big request (thousands of files, megabytes of output)
          * would otherwise stay in glibc's arenas as RSS for the daemon's lifetime. */
         malloc_trim(0);
     }
+    sbx_slot_discard(w->slot);
+    (void)sbx_slot_quiesce(w->slot);
+    eng__box_close(&w->box);
     return NULL;
 }
 

@@ -4,7 +4,7 @@
 #include "engine.h"
 #include "sandbox.h"
 
-/* box.c: the per-job tmpfs on the slot directory and the request's files. */
+/* box.c: the slot's job tmpfs on the slot directory and the request's files. */
 struct eng_box {
     struct sbx_slot *slot;
     int dirfd; /* the mounted tmpfs root (holds submission/, tmp/, shm/) */
@@ -16,9 +16,13 @@ int eng__box_open(struct sbx_slot *slot, uint64_t size, uint64_t inodes, struct 
 /** Writes every file under submission/ (O_EXCL|O_NOFOLLOW, parents 0700). -ENOSPC/-EDQUOT
  *  when the quota is hit. */
 int eng__box_write_files(struct eng_box *box, const struct eng_file *files, size_t n);
-/** Empties tmp/ and shm/ between stages (no-follow walk; all box processes are dead). */
+/** Empties tmp/ and shm/ between stages (no-follow walk; every box process must be dead:
+ *  sbx_slot_quiesce). */
 int eng__box_reset_scratch(struct eng_box *box);
-/** Detaches the tmpfs: nothing is walked, every file of the job goes at once. */
+/** After a job (and sbx_slot_quiesce): empties the three directories and restores their
+ *  owner, mode and extended attributes, ready for the slot's next job. */
+int eng__box_recycle(struct eng_box *box);
+/** Detaches the tmpfs: nothing is walked, every file goes at once. */
 void eng__box_close(struct eng_box *box);
 
 /* result.c: sandbox result -> stage object (status precedence of PISTON-API.md 3.5). */
@@ -28,9 +32,14 @@ void eng__stage_done(struct eng_stage_result *st);
 
 /* job.c */
 struct eng_cache;
-/** Runs every stage of req in the slot; fills res (res->error < 0 for a 500). */
-void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg, struct eng_cache *cache,
+/** Runs every stage of req in the slot, its files in `box` (open, empty); fills res
+ *  (res->error < 0 for a 500). The box is left as the job left it: eng__slot_recycle. */
+void eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_cache *cache,
                   const struct eng_request *req, struct eng_result *res, bool *ret_cache_hit);
+/** Between jobs: waits for the job's boxes to be gone, empties the job tmpfs (a fresh one if
+ *  that fails) and builds the slot's next box for `rt`'s package (NULL: none). */
+void eng__slot_recycle(struct eng_box *box, const struct eng_config *cfg,
+                       const struct rt_runtime *rt);
 
 /* cache.c: compile cache (NULL cache = off). */
 #include "digest.h"

@@ -95,6 +95,7 @@ struct stage_input {
     size_t stdin_len;
     const struct eng_stage_limits *limits;
     const struct eng_config *cfg;
+    bool next_stage_follows;
 };
 
 static uint64_t positive(int64_t v)
@@ -133,6 +134,7 @@ static int run_stage(struct sbx_slot *slot, const struct eng_request *req, char 
         .max_open_files = positive(req->max_open_files),
         .max_file_size = positive(req->max_file_size),
         .output_limit = positive(req->output_max_size),
+        .next_stage_follows = in->next_stage_follows,
     };
     r = sbx_run(slot, &spec, &sr, reterr);
     if (r < 0)
@@ -195,7 +197,8 @@ static void cache_store(struct job_ctx *j)
 static int compile_stage(struct job_ctx *j, char **envp, const char **code_files, size_t n_code,
                          bool *ret_failed)
 {
-    struct stage_input in = {"compile", code_files, n_code, "", 0, &j->req->compile, j->cfg};
+    /* the run box is built while the compiler runs */
+    struct stage_input in = {"compile", code_files, n_code, "", 0, &j->req->compile, j->cfg, true};
     struct eng_result *res = j->res;
     struct sbx_error e = {0};
     int r;
@@ -214,6 +217,10 @@ static int compile_stage(struct job_ctx *j, char **envp, const char **code_files
         return eng__stage_copy(&res->compile, &res->run) < 0 ? fail_job(res, -ENOMEM, "job", NULL)
                                                              : 0;
     }
+    /* nothing of the compile box may still write when /tmp is emptied and the cache reads */
+    r = sbx_slot_quiesce(j->slot);
+    if (r < 0)
+        return fail_job(res, r, "ending the compile box", NULL);
     cache_store(j);
     r = eng__box_reset_scratch(j->box);
     if (r < 0)
@@ -252,7 +259,7 @@ static int run_stages(struct job_ctx *j)
     for (size_t i = 0; i < n_args; i++)
         run_extra[i + 1] = req->args[i];
     struct stage_input in = {"run",          run_extra, n_args + 1, req->stdin_data,
-                             req->stdin_len, &req->run, j->cfg};
+                             req->stdin_len, &req->run, j->cfg,     false};
     r = run_stage(j->slot, req, envp, &in, &j->res->run, &e);
     if (r < 0)
         return fail_job(j->res, r, "run stage", &e);
@@ -273,12 +280,11 @@ static int place_files(struct job_ctx *j)
     return r;
 }
 
-void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg, struct eng_cache *cache,
+void eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_cache *cache,
                   const struct eng_request *req, struct eng_result *res, bool *ret_cache_hit)
 {
-    struct eng_box box;
     struct job_ctx j = {
-        .cfg = cfg, .slot = slot, .req = req, .box = &box, .res = res, .cache = cache};
+        .cfg = cfg, .slot = box->slot, .req = req, .box = box, .res = res, .cache = cache};
     int r;
 
     res->runtime = req->runtime;
@@ -288,11 +294,13 @@ void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg, struct en
         j.hit = eng__cache_lookup(cache, j.key, &req->compile);
         *ret_cache_hit = j.hit != NULL;
     }
-    r = eng__box_open(slot, cfg->tmpfs_size, cfg->tmpfs_inodes, &box);
-    if (r < 0) {
-        fail_job(res, r, "creating the job directory", NULL);
-        eng__cache_entry_unref(cache, j.hit);
-        return;
+    if (!box->mounted) { /* a failed recycle could not mount a fresh one: try again */
+        r = eng__box_open(box->slot, cfg->tmpfs_size, cfg->tmpfs_inodes, box);
+        if (r < 0) {
+            fail_job(res, r, "creating the job directory", NULL);
+            eng__cache_entry_unref(cache, j.hit);
+            return;
+        }
     }
     r = place_files(&j);
     if (r == -ENOSPC || r == -EDQUOT) {
@@ -303,6 +311,27 @@ void eng__job_run(struct sbx_slot *slot, const struct eng_config *cfg, struct en
     } else {
         (void)run_stages(&j);
     }
-    eng__box_close(&box);
     eng__cache_entry_unref(cache, j.hit);
+}
+
+void eng__slot_recycle(struct eng_box *box, const struct eng_config *cfg,
+                       const struct rt_runtime *rt)
+{
+    char prepared[4096];
+    bool has_prepared = rt && eng__prepared_dir_of(cfg, rt, prepared, sizeof(prepared)) >= 0;
+    int r;
+
+    r = sbx_slot_quiesce(box->slot);
+    if (r >= 0 && box->mounted)
+        r = eng__box_recycle(box);
+    if (r < 0 || !box->mounted) {
+        /* Whatever is left (a process that would not leave its cgroup, a tree that would not
+         * go) stays with the detached tmpfs; boxes built on it must not serve again. */
+        sbx_slot_discard(box->slot);
+        eng__box_close(box);
+        if (eng__box_open(box->slot, cfg->tmpfs_size, cfg->tmpfs_inodes, box) < 0)
+            return; /* the next job retries and reports it */
+    }
+    if (rt)
+        (void)sbx_slot_prepare(box->slot, rt->package_dir, has_prepared ? prepared : NULL, NULL);
 }

@@ -31,6 +31,11 @@ int eng_self_test(const struct eng_config *cfg, struct sbx_context *ctx, struct 
                             .max_processes = 8,
                             .output_limit = 4096};
     r = sbx_run(slot, &spec, &res, reterr);
+    int k = sbx_slot_quiesce(slot);
+    if (r >= 0 && k < 0) {
+        *reterr = (struct sbx_error){.step = "cgroup-destroy", .err = k};
+        r = k;
+    }
     eng__box_close(&box);
     if (r >= 0 && (!res.exited || res.exit_code != 0)) {
         *reterr = (struct sbx_error){.step = "self-test-exit", .err = -ECHILD};

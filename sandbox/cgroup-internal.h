@@ -75,6 +75,9 @@ struct sbx_cg_ops {
     /* After the leaf directories exist and procs fds are open: limits and counter fds. */
     int (*leaf_setup)(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_limits *limits,
                       struct sbx_error *reterr);
+    /* Limits of a fresh leaf (from leaf_setup, or later when the leaf was made ahead). */
+    int (*leaf_limits)(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_limits *limits,
+                       struct sbx_error *reterr);
     int (*cpu_usec)(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
     int (*memory_peak)(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
     int (*oom_kills)(struct sbx_cgroup_leaf *leaf, uint64_t *ret);

@@ -172,7 +172,7 @@ static int v1_leaf_setup(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_l
 {
     int r;
 
-    r = v1_leaf_limits(leaf, limits, reterr);
+    r = limits ? v1_leaf_limits(leaf, limits, reterr) : 0;
     if (r < 0)
         return r;
     for (size_t i = 0; i < ARRAY_SIZE(v1_files); i++) {
@@ -243,6 +243,7 @@ static int v1_kill(struct sbx_cgroup_leaf *leaf)
 const struct sbx_cg_ops sbx__cg_v1_ops = {
     .root_setup = v1_root_setup,
     .leaf_setup = v1_leaf_setup,
+    .leaf_limits = v1_leaf_limits,
     .cpu_usec = v1_cpu_usec,
     .memory_peak = v1_memory_peak,
     .oom_kills = v1_oom_kills,

@@ -227,7 +227,7 @@ static int v2_leaf_setup(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_l
 {
     int r;
 
-    r = v2_leaf_limits(leaf, limits, reterr);
+    r = limits ? v2_leaf_limits(leaf, limits, reterr) : 0;
     if (r < 0)
         return r;
     for (size_t i = 0; i < ARRAY_SIZE(v2_files); i++) {
@@ -292,6 +292,7 @@ const struct sbx_cg_ops sbx__cg_v2_ops = {
     .root_teardown = v2_root_teardown,
     .slot_setup = v2_slot_setup,
     .leaf_setup = v2_leaf_setup,
+    .leaf_limits = v2_leaf_limits,
     .cpu_usec = v2_cpu_usec,
     .memory_peak = v2_memory_peak,
     .oom_kills = v2_oom_kills,

@@ -526,15 +526,12 @@ int sbx__cgroup_leaf_create(struct sbx_cgroup_root *root, unsigned slot, uint64_
                             const struct sbx_cgroup_limits *limits, struct sbx_cgroup_leaf **ret,
                             struct sbx_error *reterr)
 {
-    static const struct sbx_cgroup_limits unlimited = {0};
     _cleanup_(leaf_abandonp) struct sbx_cgroup_leaf *leaf = calloc(1, sizeof(*leaf));
     char slot_rel[24];
     int r;
 
     if (!leaf)
         return sbx__cg_fail(reterr, "cgroup-create", -ENOMEM, NULL);
-    if (!limits)
-        limits = &unlimited;
     leaf->root = root;
     leaf->cpu_fd = leaf->peak_fd = leaf->oom_fd = leaf->pids_fd = leaf->kill_fd = -1;
     snprintf(slot_rel, sizeof(slot_rel), "slot-%u", slot);
@@ -559,6 +556,12 @@ int sbx__cgroup_leaf_create(struct sbx_cgroup_root *root, unsigned slot, uint64_
         return r;
     *ret = TAKE_PTR(leaf);
     return 0;
+}
+
+int sbx__cgroup_leaf_set_limits(struct sbx_cgroup_leaf *leaf,
+                                const struct sbx_cgroup_limits *limits, struct sbx_error *reterr)
+{
+    return leaf->root->ops->leaf_limits(leaf, limits, reterr);
 }
 
 size_t sbx__cgroup_leaf_procs_fds(const struct sbx_cgroup_leaf *leaf, const int **ret)

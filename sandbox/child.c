@@ -14,9 +14,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +51,7 @@ static const char *const step_names[] = {
     [SBX_STEP_CHDIR] = "chdir",
     [SBX_STEP_SECCOMP] = "seccomp",
     [SBX_STEP_EXEC] = "exec",
+    [SBX_STEP_JOB] = "job-receive",
 };
 
 const char *sbx__child_step_name(int step)
@@ -96,7 +99,14 @@ CHILD_FN static int set_limit(int resource, uint64_t value)
     return setrlimit(resource, &rl) < 0 ? -errno : 0;
 }
 
-CHILD_FN static int apply_rlimits(const struct sbx_child_args *a)
+/* The job as received: argv/envp point into one anonymous mapping of the supervisor. */
+struct child_job {
+    const struct sbx_job_header *h;
+    char **argv, **envp;
+    int stdin_fd;
+};
+
+CHILD_FN static int apply_rlimits(const struct sbx_job_header *a)
 {
     struct rlimit cpu = {.rlim_cur = a->rlimit_cpu_sec, .rlim_max = a->rlimit_cpu_sec + 1};
     struct rlimit core = {0, 0};
@@ -162,7 +172,8 @@ CHILD_FN static int reset_signals(void)
 
 /* The program: joins the stage cgroup, takes its fds, limits and slot uid, loads seccomp last
  * (after it, only execve is left to do) and execs. */
-CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
+CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a,
+                                           const struct child_job *job)
 {
     int keep[] = {0, 1, 2, PROGRAM_ERROR_FD}, step, r;
 
@@ -180,12 +191,12 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
         fail(a->error_fd, SBX_STEP_FDS, errno, 0);
     /* Sources are all >= 3 (the daemon keeps 0-2 open), so 0-2 can be set first; then the
      * error pipe moves to 3, whatever sat there being no longer needed. */
-    if (dup2(a->stdin_fd, 0) < 0 || dup2(a->stdout_fd, 1) < 0 || dup2(a->stderr_fd, 2) < 0)
+    if (dup2(job->stdin_fd, 0) < 0 || dup2(a->stdout_fd, 1) < 0 || dup2(a->stderr_fd, 2) < 0)
         fail(a->error_fd, SBX_STEP_FDS, errno, 0);
     if (a->error_fd != PROGRAM_ERROR_FD && dup3(a->error_fd, PROGRAM_ERROR_FD, O_CLOEXEC) < 0)
         fail(a->error_fd, SBX_STEP_FDS, errno, 0);
     close_all_except(keep, ARRAY_SIZE(keep));
-    r = apply_rlimits(a);
+    r = apply_rlimits(job->h);
     if (r < 0)
         fail(PROGRAM_ERROR_FD, SBX_STEP_RLIMIT, -r, 0);
     r = drop_privileges(a, &step);
@@ -195,7 +206,7 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
         fail(PROGRAM_ERROR_FD, SBX_STEP_CHDIR, errno, 0);
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->seccomp, 0, 0) < 0)
         fail(PROGRAM_ERROR_FD, SBX_STEP_SECCOMP, errno, 0);
-    execve(a->argv[0], (char *const *)a->argv, (char *const *)a->envp);
+    execve(job->argv[0], job->argv, job->envp);
     fail(PROGRAM_ERROR_FD, SBX_STEP_EXEC, errno, 0);
 }
 
@@ -247,10 +258,99 @@ CHILD_FN _Noreturn static void supervise(const struct sbx_child_args *a, pid_t p
     }
 }
 
+/* Reads exactly n bytes; false at EOF or on an error. */
+CHILD_FN static bool read_full(int fd, char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = read(fd, buf, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        buf += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* Splits `n` NUL-terminated strings at s into v (NULL-terminated); false if they do not fit. */
+CHILD_FN static bool split_strings(char **v, size_t n, char **s, const char *end)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *p = *s;
+        while (p < end && *p)
+            p++;
+        if (p >= end)
+            return false;
+        v[i] = *s;
+        *s = p + 1;
+    }
+    v[n] = NULL;
+    return true;
+}
+
+/* Waits for the job. EOF before a header means the daemon discarded this box unused: exit
+ * quietly. The strings land in one fresh anonymous mapping, pointer arrays first. */
+CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_header *h,
+                                 struct child_job *job)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {.iov_base = h, .iov_len = sizeof(*h)};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    struct cmsghdr *cm;
+    size_t ptrs, total;
+    char *area, *str;
+    ssize_t k;
+
+    do
+        k = recvmsg(a->job_fd, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC);
+    while (k < 0 && errno == EINTR);
+    if (k == 0)
+        _exit(0);
+    cm = CMSG_FIRSTHDR(&msg);
+    if (k != (ssize_t)sizeof(*h) || h->magic != SBX_JOB_MAGIC || !cm ||
+        cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+        cm->cmsg_len != CMSG_LEN(sizeof(int)) || h->argc == 0 ||
+        h->strings_len > SBX_JOB_STRINGS_MAX || h->argc + (uint64_t)h->envc > h->strings_len)
+        fail(a->error_fd, SBX_STEP_JOB, EPROTO, 0);
+    __builtin_memcpy(&job->stdin_fd, CMSG_DATA(cm), sizeof(int));
+    /* fds 0-2 were closed above, so the new fd may sit there; run_program's dup2 onto 0-2
+     * wants every source above them (a dup2 onto itself would keep O_CLOEXEC). */
+    if (job->stdin_fd < 3) {
+        int moved = fcntl(job->stdin_fd, F_DUPFD_CLOEXEC, 3);
+        if (moved < 0)
+            fail(a->error_fd, SBX_STEP_JOB, errno, 0);
+        close(job->stdin_fd);
+        job->stdin_fd = moved;
+    }
+    ptrs = ((size_t)h->argc + h->envc + 2) * sizeof(char *);
+    total = ptrs + h->strings_len;
+    area = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED)
+        fail(a->error_fd, SBX_STEP_JOB, errno, 0);
+    if (!read_full(a->job_fd, area + ptrs, h->strings_len))
+        fail(a->error_fd, SBX_STEP_JOB, EPROTO, 0);
+    job->h = h;
+    job->argv = (char **)(void *)area;
+    job->envp = job->argv + h->argc + 1;
+    str = area + ptrs;
+    if (!split_strings(job->argv, h->argc, &str, area + total) ||
+        !split_strings(job->envp, h->envc, &str, area + total))
+        fail(a->error_fd, SBX_STEP_JOB, EPROTO, 0);
+}
+
 CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
 {
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
+    struct sbx_job_header h;
+    struct child_job job;
     int keep[16];
     size_t n = 0;
     long pid;
@@ -260,7 +360,7 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         fail(a->error_fd, SBX_STEP_PDEATHSIG, errno, 0);
     /* Other slots' pipes were inherited by the clone: keep only ours. */
-    keep[n++] = a->stdin_fd;
+    keep[n++] = a->job_fd;
     keep[n++] = a->stdout_fd;
     keep[n++] = a->stderr_fd;
     keep[n++] = a->status_fd;
@@ -269,9 +369,13 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     for (size_t i = 0; i < a->n_cgroup_fds && n < 16; i++)
         keep[n++] = a->cgroup_fds[i];
     close_all_except(keep, n);
-    if (a->netns_fd >= 0 && setns(a->netns_fd, CLONE_NEWNET) < 0)
+    if (a->netns_fd >= 0 && (setns(a->netns_fd, CLONE_NEWNET) < 0 || close(a->netns_fd) < 0))
         fail(a->error_fd, SBX_STEP_NETNS, errno, 0);
     build_root(a);
+
+    /* The box is ready; everything before this point may happen long before the job. */
+    receive_job(a, &h, &job);
+    close(a->job_fd);
 
     /* fork-like clone by raw syscall: glibc's fork() would run atfork handlers and take
      * locks that other daemon threads may hold. */
@@ -279,11 +383,11 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     if (pid < 0)
         fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
     if (pid == 0)
-        run_program(a);
+        run_program(a, &job);
 
     /* PID 1 keeps nothing the program could use: no capabilities, not dumpable (so /proc/1
      * stays closed to the program), only the status pipe. */
-    close(a->stdin_fd);
+    close(job.stdin_fd);
     close(a->stdout_fd);
     close(a->stderr_fd);
     close(a->error_fd);

@@ -409,6 +409,8 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
 {
     if (!ctx)
         return NULL;
+    for (unsigned i = 0; ctx->slots && ctx->cgroup && i < ctx->n_slots; i++)
+        sbx__slot_release(&ctx->slots[i]);
     ctx->cgroup = sbx__cgroup_root_free(ctx->cgroup);
     for (unsigned i = 0; ctx->slots && i < ctx->n_slots; i++) {
         safe_close(ctx->slots[i].netns_fd);

@@ -45,13 +45,16 @@ int sbx__cgroup_root_version(const struct sbx_cgroup_root *root);
  *  audits (--check) and tests. */
 const char *sbx__cgroup_root_dir(const struct sbx_cgroup_root *root, size_t index);
 
-/** Creates a fresh leaf `boxes/slot-<slot>/stage-<seq>` in every hierarchy with limits applied,
- *  its control files opened (no path walk later). */
+/** Creates a fresh leaf `boxes/slot-<slot>/stage-<seq>` in every hierarchy, its control files
+ *  opened (no path walk later), with `limits` applied unless NULL (then see set_limits). */
 int sbx__cgroup_leaf_create(struct sbx_cgroup_root *root, unsigned slot, uint64_t seq,
                             const struct sbx_cgroup_limits *limits, struct sbx_cgroup_leaf **ret,
                             struct sbx_error *reterr);
 /** fds of the leaf's cgroup.procs files (one per hierarchy), opened O_WRONLY|O_CLOEXEC: a child
  *  still running as root writes "0" to each to enter the leaf. Returns the count. */
+/** Applies limits to a leaf made with NULL limits, once, before anything joins it. */
+int sbx__cgroup_leaf_set_limits(struct sbx_cgroup_leaf *leaf,
+                                const struct sbx_cgroup_limits *limits, struct sbx_error *reterr);
 size_t sbx__cgroup_leaf_procs_fds(const struct sbx_cgroup_leaf *leaf, const int **ret);
 int sbx__cgroup_leaf_cpu_usec(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
 int sbx__cgroup_leaf_memory_peak(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
@@ -122,6 +125,13 @@ int sbx__mount_plan_apply(const struct sbx_mount_plan *plan, size_t *failed_inde
 
 /* ---- context and slots (context.c) -------------------------------------------------------- */
 
+/* Boxes a slot may leave unreaped between jobs (a compile's and a run's, plus a discarded
+ * warm one); more and the next one is reaped on the spot. */
+#define SBX_RETIRING_MAX 4
+struct sbx_box;
+/** Kills and reaps every box of the slot, warm ones included (context teardown). */
+void sbx__slot_release(struct sbx_slot *slot);
+
 struct sbx_slot {
     struct sbx_context *ctx;
     unsigned index;
@@ -133,6 +143,9 @@ struct sbx_slot {
     _Atomic bool aborted;
     uint64_t stage_seq;
     struct sbx_mount_plan plan; /* template: root, devices, toolchains, /etc, job dirs */
+    struct sbx_box *warm;       /* built ahead, waiting for its job; NULL if none */
+    struct sbx_box *retiring[SBX_RETIRING_MAX]; /* done or discarded, not yet reaped */
+    size_t n_retiring;
 };
 
 struct sbx_context {
@@ -170,6 +183,7 @@ enum sbx_child_step {
     SBX_STEP_CHDIR,
     SBX_STEP_SECCOMP,
     SBX_STEP_EXEC,
+    SBX_STEP_JOB,
 };
 const char *sbx__child_step_name(int step);
 
@@ -183,19 +197,31 @@ struct sbx_child_status {
     int32_t wait_status; /* as from wait4() for the main program */
 };
 
+/* What the supervisor knows when it is cloned: everything but the job. */
 struct sbx_child_args {
     const char *box_root;
     const struct sbx_mount_plan *plan;
     int netns_fd;
     const int *cgroup_fds;
     size_t n_cgroup_fds;
-    int stdin_fd, stdout_fd, stderr_fd, status_fd, error_fd;
-    const char *const *argv;
-    const char *const *envp;
+    int job_fd; /* socket the job arrives on (sbx_job_header + stdin fd, then strings) */
+    int stdout_fd, stderr_fd, status_fd, error_fd;
     uid_t uid;
     gid_t gid;
-    uint64_t rlimit_nofile, rlimit_fsize, rlimit_stack, rlimit_cpu_sec, rlimit_nproc;
     const struct sock_fprog *seccomp;
+};
+
+/* The job, sent once the box is built: this header with the stdin fd as SCM_RIGHTS, then
+ * `strings_len` bytes of argc + envc NUL-terminated strings (argv first). */
+#define SBX_JOB_MAGIC 0x43415053u
+/* Far above what the api admits (args are capped at 1 MiB in all). */
+#define SBX_JOB_STRINGS_MAX (64u << 20)
+struct sbx_job_header {
+    uint32_t magic;
+    uint32_t argc, envc;
+    uint32_t reserved;
+    uint64_t strings_len;
+    uint64_t rlimit_nofile, rlimit_fsize, rlimit_stack, rlimit_cpu_sec, rlimit_nproc;
 };
 
 /** Body of the box's PID 1: never returns. */

@@ -1,16 +1,23 @@
-/* sbx_run(): one box per stage.
+/* sbx_run(): one box per stage, built ahead of its job when the slot is idle.
  *
  * Theory of operation. The slot worker (root, host namespaces) creates fresh leaf cgroups for
- * the stage and the pipes, then clone3()s the supervisor with new PID, mount, IPC and UTS
- * namespaces and a pidfd. The supervisor is PID 1 of the box: it joins the slot's empty
- * network namespace, builds the root (tmpfs, read-only binds, job tmpfs parts, procfs),
- * pivots into it and clones the program. The program writes "0" into the leaf's cgroup.procs
+ * the box, the pipes and a job socket, then clone3()s the supervisor with new PID, mount, IPC
+ * and UTS namespaces and a pidfd. The supervisor is PID 1 of the box: it joins the slot's
+ * empty network namespace, builds the root (tmpfs, read-only binds, job tmpfs parts, procfs),
+ * pivots into it and waits on the job socket. All of that can happen while the slot is idle
+ * (sbx_slot_prepare), so a job pays only for what follows: the worker writes the stage's
+ * limits into the leaf and sends argv, envp, rlimits and the stdin fd; the supervisor clones
+ * the program. The program writes "0" into the leaf's cgroup.procs
  * files (opened by the daemon), so only it and its descendants are limited and counted, never
  * PID 1; then it takes fds 0-2, rlimits, the slot uid, drops every capability, sets
  * no_new_privs, loads the seccomp BPF and execs. PID 1 reaps everything and reports the main
  * program's wait status on the status pipe, then exits: the kernel kills whatever is left in
  * the namespace. Meanwhile this thread runs the monitor (monitor.c). Pipes: stdout, stderr,
- * status, error (setup failures; EOF at a successful execve). */
+ * status, error (setup failures; EOF at a successful execve).
+ *
+ * The result is final once the program's status and both streams' EOF are in; the box's
+ * teardown (the namespaces' release, the reap, the leaf's removal: about 1.5 ms) is left to
+ * sbx_slot_quiesce(), which the caller runs before it touches the job directories again. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,28 +72,88 @@ void sbx_file_write_unlock(void)
     pthread_rwlock_unlock(&clone_lock);
 }
 
-struct pipes {
-    int fds[4][2]; /* stdout, stderr, status, error: [0] read end, [1] write end */
+struct sbx_box {
+    int pidfd;
+    int job_fd;                                    /* our end of the job socket */
+    int stdout_fd, stderr_fd, status_fd, error_fd; /* read ends */
+    struct sbx_cgroup_leaf *leaf;
+    struct sbx_mount_plan plan;       /* kept to name a failing mount op */
+    char *package_dir, *prepared_dir; /* what the plan binds beyond the slot template */
 };
 
-static void pipes_close(struct pipes *p)
+static void box_close_fds(struct sbx_box *b)
 {
-    for (size_t i = 0; i < 4; i++)
-        for (size_t j = 0; j < 2; j++)
-            p->fds[i][j] = safe_close(p->fds[i][j]);
+    b->job_fd = safe_close(b->job_fd);
+    b->stdout_fd = safe_close(b->stdout_fd);
+    b->stderr_fd = safe_close(b->stderr_fd);
+    b->status_fd = safe_close(b->status_fd);
+    b->error_fd = safe_close(b->error_fd);
 }
 
-static int pipes_open(struct pipes *p)
+/* Kills what is left, reaps PID 1 (its namespace, and so every process of the box, is gone
+ * with it), removes the leaf. -EBUSY if a process would not leave the leaf. */
+static int box_reap(struct sbx_box *b)
 {
-    memset(p, -1, sizeof(*p));
-    for (size_t i = 0; i < 4; i++)
-        if (pipe2(p->fds[i], O_CLOEXEC) < 0)
-            return -errno;
-    /* The monitor reads only when epoll says so; non-blocking keeps a spurious wakeup cheap. */
-    for (size_t i = 0; i < 4; i++)
-        if (fcntl(p->fds[i][0], F_SETFL, O_NONBLOCK) < 0)
-            return -errno;
-    return 0;
+    siginfo_t si;
+    int r;
+
+    box_close_fds(b);
+    if (b->pidfd >= 0) {
+        (void)syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
+        while (waitid(P_PIDFD, (id_t)b->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+            ;
+        safe_close(b->pidfd);
+    }
+    r = sbx__cgroup_leaf_destroy(b->leaf);
+    sbx__mount_plan_done(&b->plan);
+    free(b->package_dir);
+    free(b->prepared_dir);
+    free(b);
+    return r;
+}
+
+/* A box whose stage is over (or that will never get one) waits for sbx_slot_quiesce(). */
+static int slot_retire(struct sbx_slot *slot, struct sbx_box *b)
+{
+    int r = 0;
+
+    if (!b)
+        return 0;
+    box_close_fds(b); /* an idle supervisor sees EOF and exits */
+    (void)syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
+    if (slot->n_retiring == SBX_RETIRING_MAX) {
+        r = box_reap(slot->retiring[0]);
+        memmove(&slot->retiring[0], &slot->retiring[1],
+                (SBX_RETIRING_MAX - 1) * sizeof(slot->retiring[0]));
+        slot->n_retiring--;
+    }
+    slot->retiring[slot->n_retiring++] = b;
+    return r;
+}
+
+int sbx_slot_quiesce(struct sbx_slot *slot)
+{
+    int r = 0;
+
+    for (size_t i = 0; i < slot->n_retiring; i++) {
+        int k = box_reap(slot->retiring[i]);
+        if (k < 0 && r == 0)
+            r = k;
+    }
+    slot->n_retiring = 0;
+    return r;
+}
+
+void sbx_slot_discard(struct sbx_slot *slot)
+{
+    (void)slot_retire(slot, slot->warm);
+    slot->warm = NULL;
+}
+
+void sbx__slot_release(struct sbx_slot *slot)
+{
+    sbx_slot_discard(slot);
+    (void)sbx_slot_quiesce(slot);
 }
 
 static bool under_bound_dir(const struct sbx_mount_plan *plan, const char *root, const char *path)
@@ -102,8 +170,8 @@ static bool under_bound_dir(const struct sbx_mount_plan *plan, const char *root,
     return false;
 }
 
-static int plan_for_spec(struct sbx_slot *slot, const struct sbx_spec *spec,
-                         struct sbx_mount_plan *ret)
+static int plan_for(struct sbx_slot *slot, const char *package_dir, const char *prepared_dir,
+                    struct sbx_mount_plan *ret)
 {
     const char *root = slot->ctx->box_root;
     struct sbx_mount_plan plan;
@@ -114,20 +182,19 @@ static int plan_for_spec(struct sbx_slot *slot, const struct sbx_spec *spec,
         return r;
     /* The package directory appears at its host path; its parents are empty directories of
      * the box root, so a package under /root/src shows nothing else of /root. */
-    if (spec->package_dir && !under_bound_dir(&plan, root, spec->package_dir)) {
-        r = sbx__mount_plan_add_parents(&plan, root, spec->package_dir);
+    if (package_dir && !under_bound_dir(&plan, root, package_dir)) {
+        r = sbx__mount_plan_add_parents(&plan, root, package_dir);
         if (r >= 0)
-            r = sbx__mount_plan_add(&plan, SBX_MOUNT_BIND_RO, spec->package_dir, root,
-                                    spec->package_dir);
+            r = sbx__mount_plan_add(&plan, SBX_MOUNT_BIND_RO, package_dir, root, package_dir);
         if (r < 0) {
             sbx__mount_plan_done(&plan);
             return r;
         }
     }
-    if (spec->prepared_dir) {
+    if (prepared_dir) {
         r = sbx__mount_plan_add_parents(&plan, root, SBX_PREPARED_PATH);
         if (r >= 0)
-            r = sbx__mount_plan_add(&plan, SBX_MOUNT_BIND_RO, spec->prepared_dir, root,
+            r = sbx__mount_plan_add(&plan, SBX_MOUNT_BIND_RO, prepared_dir, root,
                                     SBX_PREPARED_PATH);
         if (r < 0) {
             sbx__mount_plan_done(&plan);
@@ -136,38 +203,6 @@ static int plan_for_spec(struct sbx_slot *slot, const struct sbx_spec *spec,
     }
     *ret = plan;
     return 0;
-}
-
-static void fill_args(struct sbx_slot *slot, const struct sbx_spec *spec,
-                      const struct sbx_mount_plan *plan, const struct sbx_cgroup_leaf *leaf,
-                      const struct pipes *p, struct sbx_child_args *a)
-{
-    const int *cg_fds;
-    size_t n_cg = sbx__cgroup_leaf_procs_fds(leaf, &cg_fds);
-
-    *a = (struct sbx_child_args){
-        .box_root = slot->ctx->box_root,
-        .plan = plan,
-        .netns_fd = slot->netns_fd,
-        .cgroup_fds = cg_fds,
-        .n_cgroup_fds = n_cg,
-        .stdin_fd = spec->stdin_fd,
-        .stdout_fd = p->fds[0][1],
-        .stderr_fd = p->fds[1][1],
-        .status_fd = p->fds[2][1],
-        .error_fd = p->fds[3][1],
-        .argv = spec->argv,
-        .envp = spec->envp,
-        .uid = slot->uid,
-        .gid = slot->gid,
-        .rlimit_nofile = spec->max_open_files,
-        .rlimit_fsize = spec->max_file_size,
-        /* D3: stack = memory limit; deep recursion is bounded by the cgroup anyway. */
-        .rlimit_stack = spec->memory_limit,
-        .rlimit_cpu_sec = spec->cpu_limit_ms ? (spec->cpu_limit_ms + 999) / 1000 + 1 : 0,
-        .rlimit_nproc = spec->max_processes,
-        .seccomp = &slot->ctx->seccomp_prog,
-    };
 }
 
 static void set_error(struct sbx_error *e, const char *step, int err, const char *path)
@@ -201,6 +236,206 @@ static int clone_supervisor(const struct sbx_child_args *args, int *ret_pidfd)
     return 0;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool box_fits(const struct sbx_box *b, const char *package_dir, const char *prepared_dir)
+{
+    return same_str(b->package_dir, package_dir) && same_str(b->prepared_dir, prepared_dir);
+}
+
+static int strdup_or_null(const char *s, char **ret)
+{
+    *ret = s ? strdup(s) : NULL;
+    return s && !*ret ? -ENOMEM : 0;
+}
+
+/* Pipes (read ends ours, non-blocking: the monitor reads only when epoll says so), the job
+ * socket, the leaf (limits come with the job), then the supervisor. */
+static int box_build(struct sbx_slot *slot, const char *package_dir, const char *prepared_dir,
+                     struct sbx_box **ret, struct sbx_error *reterr)
+{
+    struct sbx_box *b = calloc(1, sizeof(*b));
+    int pipes[4][2], sock[2] = {-1, -1}, r;
+    const int *cg_fds;
+
+    memset(pipes, -1, sizeof(pipes));
+    if (!b) {
+        set_error(reterr, "box", -ENOMEM, NULL);
+        return -ENOMEM;
+    }
+    *b = (struct sbx_box){.pidfd = -1,
+                          .job_fd = -1,
+                          .stdout_fd = -1,
+                          .stderr_fd = -1,
+                          .status_fd = -1,
+                          .error_fd = -1};
+    r = strdup_or_null(package_dir, &b->package_dir);
+    if (r >= 0)
+        r = strdup_or_null(prepared_dir, &b->prepared_dir);
+    if (r >= 0)
+        r = plan_for(slot, package_dir, prepared_dir, &b->plan);
+    if (r < 0) {
+        set_error(reterr, "plan", r, NULL);
+        goto fail;
+    }
+    r = sbx__cgroup_leaf_create(slot->ctx->cgroup, slot->index, ++slot->stage_seq, NULL, &b->leaf,
+                                reterr);
+    if (r < 0)
+        goto fail;
+    for (size_t i = 0; i < 4 && r >= 0; i++)
+        if (pipe2(pipes[i], O_CLOEXEC) < 0 || fcntl(pipes[i][0], F_SETFL, O_NONBLOCK) < 0)
+            r = -errno;
+    if (r >= 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock) < 0)
+        r = -errno;
+    if (r < 0) {
+        set_error(reterr, "pipes", r, NULL);
+        goto fail_fds;
+    }
+    struct sbx_child_args args = {
+        .box_root = slot->ctx->box_root,
+        .plan = &b->plan,
+        .netns_fd = slot->netns_fd,
+        .n_cgroup_fds = sbx__cgroup_leaf_procs_fds(b->leaf, &cg_fds),
+        .job_fd = sock[1],
+        .stdout_fd = pipes[0][1],
+        .stderr_fd = pipes[1][1],
+        .status_fd = pipes[2][1],
+        .error_fd = pipes[3][1],
+        .uid = slot->uid,
+        .gid = slot->gid,
+        .seccomp = &slot->ctx->seccomp_prog,
+    };
+    args.cgroup_fds = cg_fds;
+    r = clone_supervisor(&args, &b->pidfd);
+    if (r < 0) {
+        set_error(reterr, "clone3", r, NULL);
+        goto fail_fds;
+    }
+    b->stdout_fd = TAKE_FD(pipes[0][0]);
+    b->stderr_fd = TAKE_FD(pipes[1][0]);
+    b->status_fd = TAKE_FD(pipes[2][0]);
+    b->error_fd = TAKE_FD(pipes[3][0]);
+    b->job_fd = TAKE_FD(sock[0]);
+    r = 0;
+fail_fds:
+    /* the write ends and the far end of the socket belong to the box now (or to nobody) */
+    for (size_t i = 0; i < 4; i++) {
+        safe_close(pipes[i][0]);
+        safe_close(pipes[i][1]);
+    }
+    safe_close(sock[0]);
+    safe_close(sock[1]);
+    if (r >= 0) {
+        *ret = b;
+        return 0;
+    }
+fail:
+    (void)box_reap(b);
+    return r;
+}
+
+int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char *prepared_dir,
+                     struct sbx_error *reterr)
+{
+    int r;
+
+    if (slot->aborted) {
+        set_error(reterr, "aborted", -ECANCELED, NULL);
+        return -ECANCELED;
+    }
+    if (slot->warm && box_fits(slot->warm, package_dir, prepared_dir))
+        return 0;
+    sbx_slot_discard(slot);
+    r = box_build(slot, package_dir, prepared_dir, &slot->warm, reterr);
+    if (r < 0)
+        slot->warm = NULL;
+    return r;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static size_t strv_bytes(const char *const *v, uint32_t *ret_count)
+{
+    size_t n = 0;
+    uint32_t c = 0;
+
+    for (; v && v[c]; c++)
+        n += strlen(v[c]) + 1;
+    *ret_count = c;
+    return n;
+}
+
+/* Hands the job to the waiting supervisor: limits into the leaf first (nothing is in it
+ * yet), then the header with the stdin fd, then the strings. */
+static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct sbx_error *reterr)
+{
+    struct sbx_cgroup_limits limits = {.memory = spec->memory_limit, .pids = spec->max_processes};
+    struct sbx_job_header h = {
+        .magic = SBX_JOB_MAGIC,
+        .rlimit_nofile = spec->max_open_files,
+        .rlimit_fsize = spec->max_file_size,
+        /* D3: stack = memory limit; deep recursion is bounded by the cgroup anyway. */
+        .rlimit_stack = spec->memory_limit,
+        .rlimit_cpu_sec = spec->cpu_limit_ms ? (spec->cpu_limit_ms + 999) / 1000 + 1 : 0,
+        .rlimit_nproc = spec->max_processes,
+    };
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control = {0};
+    struct iovec iov = {.iov_base = &h, .iov_len = sizeof(h)};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    size_t argv_len = strv_bytes(spec->argv, &h.argc);
+    size_t env_len = strv_bytes(spec->envp, &h.envc);
+    ssize_t k;
+    int r;
+
+    h.strings_len = argv_len + env_len;
+    if (h.argc == 0 || h.strings_len > SBX_JOB_STRINGS_MAX) {
+        set_error(reterr, "job", -E2BIG, NULL);
+        return -E2BIG;
+    }
+    r = sbx__cgroup_leaf_set_limits(b->leaf, &limits, reterr);
+    if (r < 0)
+        return r;
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &spec->stdin_fd, sizeof(int));
+    do
+        k = sendmsg(b->job_fd, &msg, MSG_NOSIGNAL);
+    while (k < 0 && errno == EINTR);
+    r = k < 0                     ? -errno
+        : k == (ssize_t)sizeof(h) ? 0
+                                  : send_all(b->job_fd, (char *)&h + k, sizeof(h) - (size_t)k);
+    for (const char *const *v = spec->argv; r >= 0 && *v; v++)
+        r = send_all(b->job_fd, *v, strlen(*v) + 1);
+    for (const char *const *v = spec->envp; r >= 0 && v && *v; v++)
+        r = send_all(b->job_fd, *v, strlen(*v) + 1);
+    if (r < 0)
+        set_error(reterr, "job-send", r, NULL);
+    return r;
+}
+
 static void account(struct sbx_cgroup_leaf *leaf, struct sbx_result *res)
 {
     uint64_t v;
@@ -215,92 +450,76 @@ static void account(struct sbx_cgroup_leaf *leaf, struct sbx_result *res)
         res->oom_killed = true;
 }
 
-static int run_box(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_cgroup_leaf *leaf,
-                   const struct sbx_mount_plan *plan, struct sbx_result *res,
-                   struct sbx_error *reterr)
+static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_spec *spec,
+                   struct sbx_result *res, struct sbx_error *reterr)
 {
     struct sbx_child_error cerr = {0};
-    struct sbx_child_args args;
-    struct pipes p;
-    siginfo_t si;
-    int pidfd = -1, r;
+    struct sbx_monitor mon = {.leaf = b->leaf,
+                              .spec = spec,
+                              .abort_fd = slot->abort_fd,
+                              .pidfd = b->pidfd,
+                              .start_usec = now_usec()};
+    int r;
 
-    r = pipes_open(&p);
-    if (r < 0) {
-        pipes_close(&p);
-        set_error(reterr, "pipes", r, NULL);
+    r = box_start(b, spec, reterr);
+    /* A supervisor that died while building the root closed its end: its error record
+     * says why, and the monitor reads it. */
+    if (r < 0 && r != -EPIPE && r != -ECONNRESET)
         return r;
-    }
-    fill_args(slot, spec, plan, leaf, &p, &args);
-    struct sbx_monitor mon = {
-        .leaf = leaf, .spec = spec, .abort_fd = slot->abort_fd, .start_usec = now_usec()};
-    r = clone_supervisor(&args, &pidfd);
-    for (size_t i = 0; i < 4; i++) /* the write ends now belong to the box */
-        p.fds[i][1] = safe_close(p.fds[i][1]);
-    if (r < 0) {
-        pipes_close(&p);
-        set_error(reterr, "clone3", r, NULL);
-        return r;
-    }
-    mon.pidfd = pidfd;
-    mon.stdout_fd = TAKE_FD(p.fds[0][0]);
-    mon.stderr_fd = TAKE_FD(p.fds[1][0]);
-    mon.status_fd = TAKE_FD(p.fds[2][0]);
-    mon.error_fd = TAKE_FD(p.fds[3][0]);
+    if (spec->next_stage_follows)
+        (void)sbx_slot_prepare(slot, spec->package_dir, spec->prepared_dir, NULL);
+    mon.stdout_fd = TAKE_FD(b->stdout_fd);
+    mon.stderr_fd = TAKE_FD(b->stderr_fd);
+    mon.status_fd = TAKE_FD(b->status_fd);
+    mon.error_fd = TAKE_FD(b->error_fd);
     r = sbx__monitor_run(&mon, res, &cerr);
     if (r < 0) {
         if (cerr.step)
             set_error(reterr, sbx__child_step_name(cerr.step), r,
-                      cerr.step == SBX_STEP_MOUNT_OP && (size_t)cerr.detail < plan->n
-                          ? plan->ops[cerr.detail].dst
+                      cerr.step == SBX_STEP_MOUNT_OP && (size_t)cerr.detail < b->plan.n
+                          ? b->plan.ops[cerr.detail].dst
                           : NULL);
-        else
+        else if (!reterr || !reterr->step)
             set_error(reterr, "monitor", r, NULL);
-        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        (void)syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
     }
     safe_close(mon.stdout_fd);
     safe_close(mon.stderr_fd);
     safe_close(mon.status_fd);
     safe_close(mon.error_fd);
-    /* Reap PID 1; its namespace, and so every process of the box, is gone with it. */
-    while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
-        ;
-    safe_close(pidfd);
     return r;
 }
 
 int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_result *ret,
             struct sbx_error *reterr)
 {
-    struct sbx_cgroup_limits limits = {.memory = spec->memory_limit, .pids = spec->max_processes};
     struct sbx_result res = {0};
-    struct sbx_mount_plan plan = {0};
-    struct sbx_cgroup_leaf *leaf = NULL;
+    struct sbx_box *b;
     int r;
 
     if (slot->aborted) {
         set_error(reterr, "aborted", -ECANCELED, NULL);
         return -ECANCELED;
     }
-    r = plan_for_spec(slot, spec, &plan);
-    if (r < 0) {
-        set_error(reterr, "plan", r, NULL);
-        return r;
+    b = TAKE_PTR(slot->warm);
+    if (b && !box_fits(b, spec->package_dir, spec->prepared_dir)) {
+        (void)slot_retire(slot, b);
+        b = NULL;
     }
-    r = sbx__cgroup_leaf_create(slot->ctx->cgroup, slot->index, ++slot->stage_seq, &limits, &leaf,
-                                reterr);
-    if (r < 0) {
-        sbx__mount_plan_done(&plan);
-        return r;
+    if (!b) {
+        r = box_build(slot, spec->package_dir, spec->prepared_dir, &b, reterr);
+        if (r < 0)
+            return r;
     }
-    r = run_box(slot, spec, leaf, &plan, &res, reterr);
-    sbx__mount_plan_done(&plan);
+    if (reterr)
+        reterr->step = NULL;
+    r = run_box(slot, b, spec, &res, reterr);
     if (r >= 0)
-        account(leaf, &res);
-    int k = sbx__cgroup_leaf_destroy(leaf);
+        account(b->leaf, &res);
+    int k = slot_retire(slot, b);
     if (r >= 0 && k < 0) {
         /* A process that will not leave its cgroup is a box failure: never report success
-         * while something of the job may still run. */
+         * while something of an earlier job may still run. */
         set_error(reterr, "cgroup-destroy", k, NULL);
         r = k;
     }

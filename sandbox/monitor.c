@@ -176,7 +176,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
 {
     _cleanup_close_ int epfd = epoll_create1(EPOLL_CLOEXEC);
     struct sbx_child_status st = {0};
-    bool got_status = false, got_error = false, dead = false;
+    bool got_status = false, got_error = false, dead = false, status_kill = false;
     int r;
 
     _cleanup_free_ char *read_buf = malloc(MONITOR_READ_SIZE);
@@ -195,10 +195,12 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
         (r = add_fd(epfd, mon->abort_fd, SRC_ABORT)) < 0)
         return r;
 
-    /* Done when PID 1 is dead (so is everything else in its namespace) and every pipe has
-     * reached EOF. A fd closed by safe_close leaves the epoll set on its own. */
-    while (!dead || mon->stdout_fd >= 0 || mon->stderr_fd >= 0 || mon->status_fd >= 0 ||
-           mon->error_fd >= 0) {
+    /* Done when every pipe has reached EOF or (status) delivered its record. After the main
+     * program's status PID 1 is killed, its namespace with it, so the streams' EOF means
+     * nothing of the box writes to them any more. The box's teardown itself is not waited
+     * for here: sbx_slot_quiesce() does that. */
+    while (mon->stdout_fd >= 0 || mon->stderr_fd >= 0 || mon->error_fd >= 0 ||
+           mon->status_fd >= 0) {
         struct epoll_event events[8];
         usec_t now = now_usec();
         int n;
@@ -224,8 +226,10 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
         /* The main program ended: PID 1 exits on its own right after its report, and the
          * namespace with it; the signal only makes sure. The cgroup sweep is left to the
          * leaf's destroy, which finds it empty in the usual case at the cost of one read. */
-        if (got_status && !dead)
+        if (got_status && !dead && !status_kill) {
             (void)syscall(SYS_pidfd_send_signal, mon->pidfd, SIGKILL, NULL, 0);
+            status_kill = true;
+        }
     }
     if (got_error)
         return -child_error->err;

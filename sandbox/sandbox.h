@@ -54,8 +54,24 @@ gid_t sbx_slot_gid(const struct sbx_slot *slot);
  *  makes every later sbx_run on it fail with -ECANCELED. Any thread; never undone. */
 void sbx_slot_abort(struct sbx_slot *slot);
 /** Host directory the caller mounts the job tmpfs on. It must hold `submission/`, `tmp/` and
- *  `shm/`, which every box of the slot sees as /box/submission, /tmp and /dev/shm. */
+ *  `shm/`, which every box of the slot sees as /box/submission, /tmp and /dev/shm. A box binds
+ *  these three directories when it is built: replacing them (or the tmpfs) while a warm box
+ *  exists needs sbx_slot_discard(). */
 const char *sbx_slot_dir(const struct sbx_slot *slot);
+
+/** Builds the slot's next box ahead of its job (supervisor in its namespaces, root built,
+ *  leaf cgroups made), for a spec with this package_dir and prepared_dir; the next sbx_run
+ *  with the same two takes it and pays only for the program. A no-op when such a box waits
+ *  already. Call from the thread that calls sbx_run (the box dies with it). Failure costs
+ *  nothing but speed: sbx_run builds the box itself. */
+int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char *prepared_dir,
+                     struct sbx_error *reterr);
+/** Drops the warm box, if any (e.g. the job directories were replaced). */
+void sbx_slot_discard(struct sbx_slot *slot);
+/** Waits until every box of the slot whose stage is over is gone: processes dead and reaped,
+ *  leaf cgroups removed. Call before touching the job directories after a stage. -EBUSY if a
+ *  process would not leave its cgroup (its directory is left for startup cleanup). */
+int sbx_slot_quiesce(struct sbx_slot *slot);
 
 struct sbx_spec {
     const char *const *argv;  /* argv[0] is an absolute path inside the box */
@@ -70,6 +86,7 @@ struct sbx_spec {
     uint64_t max_open_files;  /* RLIMIT_NOFILE; 0 = inherit default */
     uint64_t max_file_size;   /* RLIMIT_FSIZE bytes; 0 = unlimited */
     uint64_t output_limit;    /* bytes per stream; 0 = unlimited */
+    bool next_stage_follows;  /* build the next box (same package) while this one runs */
 };
 
 enum sbx_time_trip { SBX_TIME_OK, SBX_TIME_WALL, SBX_TIME_CPU };
@@ -91,9 +108,10 @@ struct sbx_result {
     struct strbuf output;   /* stdout and stderr interleaved in read order */
 };
 
-/** Runs spec in a fresh box on `slot` (one box at a time per slot) and waits for it.
- *  Returns 0 with *ret filled, or -errno if the box itself failed (reterr says where).
- *  Every process of the box is dead and its cgroup removed when this returns. */
+/** Runs spec in a fresh box on `slot` (the warm one if it fits, else one built now) and waits
+ *  for it. Returns 0 with *ret filled, or -errno if the box itself failed (reterr says where).
+ *  The main program has exited (or was killed) and the rest of the box is killed when this
+ *  returns; sbx_slot_quiesce() waits until it is all gone. */
 int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_result *ret,
             struct sbx_error *reterr);
 void sbx_result_done(struct sbx_result *r);

@@ -794,16 +794,23 @@ class Daemon:
         return out
 
     def stage_leftovers(self):
-        """Problems: stage-* cgroups under boxes/slot-*/, or any process in a box cgroup."""
+        """Problems: any process in a box cgroup, or more than one stage-* cgroup per slot.
+
+        The one stage cgroup a slot may keep belongs to its next box, built ahead while the
+        slot is idle (the supervisor sits outside it): it must be empty."""
         problems = []
+        per_slot = {}
         for d in self.box_cgroups():
             rel = d.split("/boxes/", 1)[-1] if "/boxes/" in d else ""
             parts = rel.split("/") if rel else []
             if len(parts) >= 2 and parts[0].startswith("slot-") and parts[1].startswith("stage-"):
-                problems.append("stage cgroup left: %s" % d)
+                per_slot.setdefault(d.rsplit("/", 1)[0], []).append(d)
             procs = cgroup_procs(d)
             if procs:
                 problems.append("processes in box cgroup %s: %s" % (d, procs[:10]))
+        for slot, stages in sorted(per_slot.items()):
+            if len(stages) > 1:
+                problems.append("stage cgroups left: %s" % ", ".join(sorted(stages)))
         return problems
 
 

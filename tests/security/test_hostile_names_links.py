@@ -36,15 +36,24 @@ def f(name, content="print(1)\n", encoding=None):
 class HostileNames(S.SecTestCase):
     ENV = {"CAPSULE_TMPFS_INODES": "64", "CAPSULE_TMPFS_SIZE": str(4 * S.MiB)}
 
-    def job_mounts(self):
+    def job_files(self):
+        """Everything in the slots' job tmpfs (one per slot, kept between jobs), seen through
+        the daemon's mount namespace: between jobs it must all be empty."""
+        found = []
         with open("/proc/%d/mountinfo" % self.daemon.pid) as fh:
-            return [l for l in fh if "capsule-job" in l]
+            points = [l.split()[4] for l in fh if " capsule-job " in l]
+        for point in points:
+            base = "/proc/%d/root%s" % (self.daemon.pid, point)
+            for sub in ("submission", "tmp", "shm"):
+                for name in os.listdir(os.path.join(base, sub)):
+                    found.append(os.path.join(point, sub, name))
+        return found
 
     def reject(self, files, message, tok):
         p = {"language": "python", "version": "*", "files": files}
         r = self.daemon.execute(p)
         self.assertMessage(r, 400, message)
-        self.assertEqual(self.job_mounts(), [], "a job tmpfs was mounted for a rejected request")
+        self.assertEqual(self.job_files(), [], "a rejected request wrote into a job tmpfs")
         hits = S.host_scan(self.daemon.uid_min, self.daemon.uid_max, tok,
                            dirs=["/tmp", "/var/tmp", "/dev/shm", "/etc", "/root", "/"], depth=1)
         self.assertEqual(hits, [], "a rejected request wrote on the host")
