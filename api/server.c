@@ -148,8 +148,12 @@ int api_server_start(const struct api_config *cfg, struct rt_registry *reg, stru
         api_server_free(srv);
         return r;
     }
+    /* poll(), not epoll: with epoll and a thread pool, MHD_quiesce_daemon() (drain) races a
+     * worker that removes the listen fd from its epoll set too, and libmicrohttpd 0.9.75
+     * aborts the process on the loser's ENOENT ("Failed to remove listen FD from epoll set",
+     * seen once in the drain test). With poll() quiescing goes through the workers' ITC. */
     srv->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
         on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)MAX(cfg->http_threads, 1u), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,

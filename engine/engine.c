@@ -1,5 +1,11 @@
 /* Bounded FIFO of jobs and one worker thread per sandbox slot. HTTP threads only submit;
- * workers run jobs one at a time and hand the result to the done callback. */
+ * workers run jobs one at a time and hand the result to the done callback.
+ *
+ * Dispatch. An idle slot keeps a box built ahead for the package of its last job (see
+ * sbx_slot_prepare), so a job goes straight to an idle worker whose box fits it, else to the
+ * most recently idle one (warm caches; the others' boxes stay for their packages). Only when
+ * no worker is idle does it wait in the FIFO, which a worker drains before it builds a box
+ * for an idle wait (a box for the wrong package would be built for nothing). */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -27,14 +33,20 @@ struct worker {
     struct eng_box box; /* the slot's job tmpfs, kept from job to job */
     pthread_t thread;
     bool started;
+    /* under eng->lock: */
+    pthread_cond_t wake;
+    struct job *handoff;  /* given by eng_submit to this idle worker */
+    bool idle;            /* on the idle stack */
+    struct worker *below; /* next on the idle stack */
+    char *warm_package;   /* package_dir the slot's warm box is built for, or NULL */
 };
 
 struct eng_engine {
     struct eng_config cfg;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     struct job *head, **tail;
     size_t queued;
+    struct worker *idle_top; /* most recently idle worker */
     bool stopping;
     unsigned running;
     struct worker *workers;
@@ -60,23 +72,82 @@ void eng_request_free(struct eng_request *req)
     free(req);
 }
 
-static struct job *queue_pop(struct eng_engine *eng)
+/* The next job for w: one handed to it, else the head of the queue; waits on the idle stack
+ * when there is neither. NULL when the engine stops. */
+static struct job *next_job(struct worker *w)
 {
-    struct job *job;
+    struct eng_engine *eng = w->eng;
+    struct job *job = NULL;
 
     pthread_mutex_lock(&eng->lock);
-    while (!eng->head && !eng->stopping)
-        pthread_cond_wait(&eng->cond, &eng->lock);
-    job = eng->head;
-    if (job) {
-        eng->head = job->next;
-        if (!eng->head)
-            eng->tail = &eng->head;
-        eng->queued--;
-        eng->running++;
+    for (;;) {
+        if (w->handoff) { /* eng_submit took w off the idle stack and counted it running */
+            job = TAKE_PTR(w->handoff);
+            break;
+        }
+        if (eng->head) {
+            job = eng->head;
+            eng->head = job->next;
+            if (!eng->head)
+                eng->tail = &eng->head;
+            eng->queued--;
+            eng->running++;
+            break;
+        }
+        if (eng->stopping)
+            break;
+        if (!w->idle) {
+            w->idle = true;
+            w->below = eng->idle_top;
+            eng->idle_top = w;
+        }
+        pthread_cond_wait(&w->wake, &eng->lock);
     }
+    if (job)
+        w->warm_package = NULL; /* the job takes the warm box, or discards it */
     pthread_mutex_unlock(&eng->lock);
     return job;
+}
+
+/* Under eng->lock: the idle worker for a job of `package`, taken off the stack; NULL if none
+ * is idle. */
+static struct worker *take_idle(struct eng_engine *eng, const char *package)
+{
+    struct worker **pick = &eng->idle_top, *w;
+
+    for (struct worker **p = &eng->idle_top; *p; p = &(*p)->below)
+        if ((*p)->warm_package && strcmp((*p)->warm_package, package) == 0) {
+            pick = p;
+            break;
+        }
+    w = *pick;
+    if (w) {
+        *pick = w->below;
+        w->below = NULL;
+        w->idle = false;
+    }
+    return w;
+}
+
+/* After a job: the box's teardown and the tmpfs emptied; then, unless a job waits (it is
+ * taken at once), the slot's next box for the same package, the likeliest next job. */
+static void worker_recycle(struct worker *w, const struct rt_runtime *rt)
+{
+    struct eng_engine *eng = w->eng;
+    bool waiting;
+    char *package;
+
+    eng__slot_clean(&w->box, &eng->cfg);
+    pthread_mutex_lock(&eng->lock);
+    waiting = eng->head != NULL || eng->stopping;
+    pthread_mutex_unlock(&eng->lock);
+    if (waiting || eng__slot_prepare(&w->box, &eng->cfg, rt) < 0)
+        return;
+    package = strdup(rt->package_dir);
+    pthread_mutex_lock(&eng->lock);
+    free(w->warm_package);
+    w->warm_package = package; /* NULL if out of memory: no preference, no harm */
+    pthread_mutex_unlock(&eng->lock);
 }
 
 static void *worker_main(void *arg)
@@ -85,9 +156,12 @@ static void *worker_main(void *arg)
     struct eng_engine *eng = w->eng;
     struct job *job;
 
-    /* A failure here is retried (and reported) by the first job. */
+    /* The slot's own mount namespace keeps its job tmpfs out of other slots' boxes (a clone
+     * copies every mount); without it boxes still work, only slower. A failure to mount is
+     * retried (and reported) by the first job. */
+    (void)sbx_slot_enter_thread(w->slot);
     (void)eng__box_open(w->slot, eng->cfg.tmpfs_size, eng->cfg.tmpfs_inodes, &w->box);
-    while ((job = queue_pop(eng))) {
+    while ((job = next_job(w))) {
         struct eng_result *res = calloc(1, sizeof(*res));
         /* the registry (and with it the runtime) lives as long as the request holds it */
         struct rt_registry *reg = rt_registry_ref(job->req->registry);
@@ -108,9 +182,8 @@ static void *worker_main(void *arg)
         atomic_fetch_add(&eng->completed, 1);
         job->done(job->userdata, res); /* res NULL: out of memory, the api answers 500 */
         free(job);
-        /* After the answer is on its way: the box's teardown, the tmpfs emptied, and the
-         * slot's next box built for the same package (the likeliest next job). */
-        eng__slot_recycle(&w->box, &eng->cfg, rt);
+        /* after the answer is on its way */
+        worker_recycle(w, rt);
         rt_registry_unref(reg);
         /* Give freed pages back: a big request (thousands of files, megabytes of output)
          * would otherwise stay in glibc's arenas as RSS for the daemon's lifetime. */
@@ -135,7 +208,6 @@ int eng_new(const struct eng_config *cfg, struct sbx_context *ctx, struct eng_en
     /* emptied at every start: entries never outlive the daemon that recorded them */
     eng->cache = eng__cache_new(cfg->compile_cache_size);
     pthread_mutex_init(&eng->lock, NULL);
-    pthread_cond_init(&eng->cond, NULL);
     eng->n_workers = sbx_context_slot_count(ctx);
     eng->workers = calloc(eng->n_workers, sizeof(*eng->workers));
     if (!eng->workers) {
@@ -146,6 +218,7 @@ int eng_new(const struct eng_config *cfg, struct sbx_context *ctx, struct eng_en
     pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
     for (unsigned i = 0; i < eng->n_workers && r == 0; i++) {
         eng->workers[i] = (struct worker){.eng = eng, .slot = sbx_context_slot(ctx, i)};
+        pthread_cond_init(&eng->workers[i].wake, NULL);
         r = pthread_create(&eng->workers[i].thread, &attr, worker_main, &eng->workers[i]);
         eng->workers[i].started = r == 0;
     }
@@ -169,7 +242,8 @@ static void stop_queue(struct eng_engine *eng)
     eng->head = NULL;
     eng->tail = &eng->head;
     eng->queued = 0;
-    pthread_cond_broadcast(&eng->cond);
+    for (unsigned i = 0; i < eng->n_workers; i++)
+        pthread_cond_signal(&eng->workers[i].wake);
     pthread_mutex_unlock(&eng->lock);
     while (job) {
         struct job *next = job->next;
@@ -201,9 +275,12 @@ struct eng_engine *eng_free(struct eng_engine *eng)
     for (unsigned i = 0; i < eng->n_workers; i++)
         if (eng->workers[i].started)
             pthread_join(eng->workers[i].thread, NULL);
+    for (unsigned i = 0; i < eng->n_workers; i++) {
+        pthread_cond_destroy(&eng->workers[i].wake);
+        free(eng->workers[i].warm_package);
+    }
     free(eng->workers);
     eng->cache = eng__cache_free(eng->cache);
-    pthread_cond_destroy(&eng->cond);
     pthread_mutex_destroy(&eng->lock);
     free(eng);
     return NULL;
@@ -212,6 +289,7 @@ struct eng_engine *eng_free(struct eng_engine *eng)
 int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done, void *userdata)
 {
     struct job *job = calloc(1, sizeof(*job));
+    struct worker *w;
     int r = 0;
 
     if (!job)
@@ -220,13 +298,16 @@ int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done
     pthread_mutex_lock(&eng->lock);
     if (eng->stopping)
         r = -ESHUTDOWN;
-    else if (eng->cfg.max_queue && eng->queued >= eng->cfg.max_queue)
+    else if ((w = take_idle(eng, req->runtime->package_dir))) {
+        w->handoff = job;
+        eng->running++;
+        pthread_cond_signal(&w->wake);
+    } else if (eng->cfg.max_queue && eng->queued >= eng->cfg.max_queue)
         r = -EAGAIN;
     else {
         *eng->tail = job;
         eng->tail = &job->next;
         eng->queued++;
-        pthread_cond_signal(&eng->cond);
     }
     pthread_mutex_unlock(&eng->lock);
     if (r < 0)

@@ -33,13 +33,15 @@ void eng__stage_done(struct eng_stage_result *st);
 /* job.c */
 struct eng_cache;
 /** Runs every stage of req in the slot, its files in `box` (open, empty); fills res
- *  (res->error < 0 for a 500). The box is left as the job left it: eng__slot_recycle. */
+ *  (res->error < 0 for a 500). The box is left as the job left it: eng__slot_clean. */
 void eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_cache *cache,
                   const struct eng_request *req, struct eng_result *res, bool *ret_cache_hit);
-/** Between jobs: waits for the job's boxes to be gone, empties the job tmpfs (a fresh one if
- *  that fails) and builds the slot's next box for `rt`'s package (NULL: none). */
-void eng__slot_recycle(struct eng_box *box, const struct eng_config *cfg,
-                       const struct rt_runtime *rt);
+/** After a job: waits for its boxes to be gone, empties the job tmpfs (a fresh one if that
+ *  fails). */
+void eng__slot_clean(struct eng_box *box, const struct eng_config *cfg);
+/** Builds the slot's next box for `rt`'s package (sbx_slot_prepare). */
+int eng__slot_prepare(struct eng_box *box, const struct eng_config *cfg,
+                      const struct rt_runtime *rt);
 
 /* cache.c: compile cache (NULL cache = off). */
 #include "digest.h"

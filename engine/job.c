@@ -64,10 +64,13 @@ static char **build_envp(const struct rt_runtime *rt)
     return TAKE_PTR(env);
 }
 
-/* argv = /bin/bash <package>/<script> <extra...> */
+/* argv = /bin/bash <package>/<script> <extra...>, or for `run` the package's run.argv with
+ * the extra arguments in place (no shell on the hot path). */
 static char **build_argv(const struct rt_runtime *rt, const char *script, const char *const *extra,
                          size_t n_extra)
 {
+    if (rt->run_argv && strcmp(script, "run") == 0)
+        return rt_run_argv_expand(rt, extra, n_extra);
     char **argv = calloc(n_extra + 3, sizeof(char *));
 
     if (!argv)
@@ -314,11 +317,8 @@ void eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_
     eng__cache_entry_unref(cache, j.hit);
 }
 
-void eng__slot_recycle(struct eng_box *box, const struct eng_config *cfg,
-                       const struct rt_runtime *rt)
+void eng__slot_clean(struct eng_box *box, const struct eng_config *cfg)
 {
-    char prepared[4096];
-    bool has_prepared = rt && eng__prepared_dir_of(cfg, rt, prepared, sizeof(prepared)) >= 0;
     int r;
 
     r = sbx_slot_quiesce(box->slot);
@@ -329,9 +329,18 @@ void eng__slot_recycle(struct eng_box *box, const struct eng_config *cfg,
          * go) stays with the detached tmpfs; boxes built on it must not serve again. */
         sbx_slot_discard(box->slot);
         eng__box_close(box);
-        if (eng__box_open(box->slot, cfg->tmpfs_size, cfg->tmpfs_inodes, box) < 0)
-            return; /* the next job retries and reports it */
+        (void)eng__box_open(box->slot, cfg->tmpfs_size, cfg->tmpfs_inodes, box);
+        /* on failure the next job retries and reports it */
     }
-    if (rt)
-        (void)sbx_slot_prepare(box->slot, rt->package_dir, has_prepared ? prepared : NULL, NULL);
+}
+
+int eng__slot_prepare(struct eng_box *box, const struct eng_config *cfg,
+                      const struct rt_runtime *rt)
+{
+    char prepared[4096];
+    bool has_prepared = eng__prepared_dir_of(cfg, rt, prepared, sizeof(prepared)) >= 0;
+
+    if (!box->mounted)
+        return -ENOENT;
+    return sbx_slot_prepare(box->slot, rt->package_dir, has_prepared ? prepared : NULL, NULL);
 }

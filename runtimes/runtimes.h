@@ -42,10 +42,16 @@ struct rt_runtime {
     char *package_dir;  /* absolute path of the package directory */
     bool compiled;      /* package has a `compile` script */
     char **env;         /* NULL-terminated "KEY=VALUE" list from environment/.env */
+    char **run_argv;    /* `run.argv` template (tokens "$@", "${@:2}"), or NULL: bash `run` */
     int64_t limit_overrides[RT_LIMIT_COUNT]; /* from metadata; 0 = not set */
 };
 
 struct rt_registry;
+
+/** The argv `run` would exec, from the package's run.argv, with run_args (entry file, then
+ *  the request's args) in place of its tokens. NULL when the runtime has no run.argv (run
+ *  `run` with bash) or on out-of-memory. Free each string and the vector. */
+char **rt_run_argv_expand(const struct rt_runtime *rt, const char *const *run_args, size_t n);
 
 struct rt_load_options {
     const char *runtimes_dir; /* CAPSULE_RUNTIMES_DIR; may be NULL */

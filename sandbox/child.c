@@ -66,7 +66,11 @@ CHILD_FN _Noreturn static void fail(int error_fd, int step, int err, int detail)
 {
     struct sbx_child_error rec = {.step = step, .err = err > 0 ? err : EIO, .detail = detail};
 
-    (void)!write(error_fd, &rec, sizeof(rec));
+    /* The record is one write into a pipe, whose buffer is charged to the box's memory
+     * cgroup: under a limit of a few bytes it can fail. Dying by SIGKILL then, like an OOM
+     * kill, beats an exit status that would pass for the program's own. */
+    if (write(error_fd, &rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+        (void)kill(getpid(), SIGKILL);
     _exit(127);
 }
 
@@ -170,6 +174,40 @@ CHILD_FN static int reset_signals(void)
     return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+CHILD_FN static size_t child_strlen(const char *s)
+{
+    size_t n = 0;
+
+    while (s[n])
+        n++;
+    return n;
+}
+
+/* A program that is not there or cannot run (a package's run.argv naming ./a.out that a
+ * program of the job removed, say) is the program's failure, reported as a shell would:
+ * a line on stderr and 127 (not found) or 126 (not executable). Anything else is the box's. */
+CHILD_FN _Noreturn static void exec_failed(const char *path, int err)
+{
+    const char *what = err == ENOENT    ? ": No such file or directory\n"
+                       : err == EACCES  ? ": Permission denied\n"
+                       : err == ENOEXEC ? ": Exec format error\n"
+                       : err == ENOTDIR ? ": Not a directory\n"
+                                        : NULL;
+
+    /* Out of memory within the box's own limit (the new image is charged to it): the
+     * program's verdict, as the OOM kill it would have been a moment later. */
+    if (err == ENOMEM)
+        (void)kill(getpid(), SIGKILL);
+    if (!what)
+        fail(PROGRAM_ERROR_FD, SBX_STEP_EXEC, err, 0);
+    (void)!write(2, path, child_strlen(path));
+    (void)!write(2, what, child_strlen(what));
+    /* EOF on the error pipe (it is O_CLOEXEC, but no exec happened) must not read as a
+     * successful start with a failure record missing: close it, then exit. */
+    close(PROGRAM_ERROR_FD);
+    _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
 /* The program: joins the stage cgroup, takes its fds, limits and slot uid, loads seccomp last
  * (after it, only execve is left to do) and execs. */
 CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a,
@@ -207,7 +245,21 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a,
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->seccomp, 0, 0) < 0)
         fail(PROGRAM_ERROR_FD, SBX_STEP_SECCOMP, errno, 0);
     execve(job->argv[0], job->argv, job->envp);
-    fail(PROGRAM_ERROR_FD, SBX_STEP_EXEC, errno, 0);
+    exec_failed(job->argv[0], errno);
+}
+
+#define PROGRAM_STACK_SIZE (256 * 1024)
+
+struct program_start {
+    const struct sbx_child_args *a;
+    const struct child_job *job;
+};
+
+CHILD_FN static int program_main(void *arg)
+{
+    const struct program_start *start = arg;
+
+    run_program(start->a, start->job);
 }
 
 CHILD_FN static void build_root(const struct sbx_child_args *a)
@@ -377,13 +429,21 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     receive_job(a, &h, &job);
     close(a->job_fd);
 
-    /* fork-like clone by raw syscall: glibc's fork() would run atfork handlers and take
+    /* vfork-like, as posix_spawn does: the program borrows this address space (a copy of
+     * the daemon's) on a stack of its own until execve, so no page table is copied on the
+     * job's path; PID 1 sleeps meanwhile. The program writes nothing but that stack (and
+     * errno, which PID 1 does not read again). Not glibc's fork(): its atfork handlers take
      * locks that other daemon threads may hold. */
-    pid = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+    void *stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
+    struct program_start start = {a, &job};
+    pid = clone(program_main, (char *)stack + PROGRAM_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                &start);
     if (pid < 0)
         fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
-    if (pid == 0)
-        run_program(a, &job);
+    (void)munmap(stack, PROGRAM_STACK_SIZE);
 
     /* PID 1 keeps nothing the program could use: no capabilities, not dumpable (so /proc/1
      * stays closed to the program), only the status pipe. */

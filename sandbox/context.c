@@ -468,6 +468,17 @@ void sbx_slot_abort(struct sbx_slot *slot)
     (void)!write(slot->abort_fd, &one, sizeof(one));
 }
 
+int sbx_slot_enter_thread(struct sbx_slot *slot)
+{
+    (void)slot;
+    /* CLONE_FS first: a mount namespace cannot change under a shared fs_struct, and the
+     * thread's own copy is the one thing a thread may unshare in a threaded process. The
+     * copy keeps the daemon's propagation (slave of the host), so host mounts still show. */
+    if (unshare(CLONE_FS | CLONE_NEWNS) < 0)
+        return -errno;
+    return 0;
+}
+
 const char *sbx_slot_dir(const struct sbx_slot *slot)
 {
     return slot->dir;

@@ -59,6 +59,11 @@ void sbx_slot_abort(struct sbx_slot *slot);
  *  exists needs sbx_slot_discard(). */
 const char *sbx_slot_dir(const struct sbx_slot *slot);
 
+/** Call once on the thread that will run the slot's boxes, before it mounts the slot's job
+ *  tmpfs: the thread gets a mount namespace of its own (a copy of the daemon's), so the job
+ *  tmpfs is mounted there only. Every box clones its mount namespace from the cloning
+ *  thread's; without this each box would copy every slot's tmpfs mount too. */
+int sbx_slot_enter_thread(struct sbx_slot *slot);
 /** Builds the slot's next box ahead of its job (supervisor in its namespaces, root built,
  *  leaf cgroups made), for a spec with this package_dir and prepared_dir; the next sbx_run
  *  with the same two takes it and pays only for the program. A no-op when such a box waits

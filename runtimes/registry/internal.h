@@ -31,6 +31,12 @@ int rt__strv_consume(char ***l, char *s);
 char **rt__strv_copy(char *const *l);
 bool rt__strv_contains(char *const *l, const char *s);
 
+/* ---- run-argv.c: the `run.argv` extension ---- */
+/** -EINVAL with *err set for an invalid template, -ENOMEM. */
+int rt__run_argv_parse(const char *text, size_t len, char ***ret, const char **err);
+/** *ret NULL (and 0) when the package has no run.argv. */
+int rt__run_argv_load(const char *dir, char ***ret, const char **err);
+
 /* ---- semver.c ---- */
 /** Scans a numeric identifier (0 or no leading zero, at most RT_SEMVER_NUM_MAX) at *p,
  *  advancing *p. -EINVAL if none. */

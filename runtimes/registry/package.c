@@ -70,6 +70,7 @@ struct pkg_ctx {
     const struct rt__package *pkg;
     const char *dir;
     char *const *env;
+    char *const *run_argv; /* NULL: none */
     bool compiled;
 };
 
@@ -86,9 +87,10 @@ static int add_runtime(struct rt__loader *ld, const struct pkg_ctx *c, const cha
     rt.package_name = provided ? strdup(c->pkg->language) : NULL;
     rt.package_dir = strdup(c->dir);
     rt.env = rt__strv_copy(c->env);
+    rt.run_argv = c->run_argv ? rt__strv_copy(c->run_argv) : NULL;
     r = rt__semver_copy(&c->pkg->semver, &rt.semver);
     if (r < 0 || !rt.language || !rt.version || !rt.aliases || (provided && !rt.package_name) ||
-        !rt.package_dir || !rt.env) {
+        !rt.package_dir || !rt.env || (c->run_argv && !rt.run_argv)) {
         rt__runtime_done(&rt);
         return -ENOMEM;
     }
@@ -176,6 +178,7 @@ int rt__package_load(struct rt__loader *ld, const char *path, const char *name,
 {
     _cleanup_(rt__package_freep) struct rt__package *pkg = NULL;
     _cleanup_(rt__strv_freep) char **env = NULL;
+    _cleanup_(rt__strv_freep) char **run_argv = NULL;
     _cleanup_free_ char *dir = NULL, *text = NULL, *err = NULL;
     const char *file = NULL;
     size_t len;
@@ -219,7 +222,16 @@ int rt__package_load(struct rt__loader *ld, const char *path, const char *name,
         if (r < 0)
             return r;
     }
-    struct pkg_ctx c = {
-        .pkg = pkg, .dir = dir, .env = env, .compiled = rt__has_file(dir, "compile")};
+    const char *argv_err = "?";
+    r = rt__run_argv_load(dir, &run_argv, &argv_err);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        rt__warn(ld, "%s: run.argv ignored (jobs run `run` with bash): %s", dir, argv_err);
+    struct pkg_ctx c = {.pkg = pkg,
+                        .dir = dir,
+                        .env = env,
+                        .run_argv = run_argv,
+                        .compiled = rt__has_file(dir, "compile")};
     return add_runtimes(ld, &c);
 }

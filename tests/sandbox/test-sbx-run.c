@@ -1,15 +1,18 @@
 /* Real boxes through sbx_run(): exit codes, signals, limits, the mount view, identity,
  * environment, fds, network and accounting. Needs root and cgroups (exit 77 otherwise). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "sandbox.h"
 #include "test.h"
 
@@ -304,6 +307,129 @@ TEST(daemonized_child_does_not_delay)
     ASSERT_TRUE(res.exited);
     ASSERT_EQ(res.exit_code, 0);
     ASSERT_LE(res.wall_usec, 1000000);
+    sbx_result_done(&res);
+    teardown();
+}
+
+/* Processes of the slot's uid anywhere on the host. */
+static int count_slot_processes(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int n = 0;
+
+    ASSERT_NOT_NULL(d);
+    while ((de = readdir(d))) {
+        char path[300];
+        struct stat st;
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s", de->d_name);
+        if (stat(path, &st) == 0 && st.st_uid == sbx_slot_uid(slot))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void empty_tmp(void)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s/tmp/* %s/submission/*", sbx_slot_dir(slot),
+             sbx_slot_dir(slot));
+    ASSERT_EQ(system(cmd), 0);
+}
+
+/* A box built ahead serves the next run: a fresh PID namespace (the program is PID 2) and
+ * nothing left of the previous job once the slot is quiesced, background processes included. */
+TEST(warm_box_serves_the_next_run)
+{
+    struct sbx_error e = {0};
+
+    setup();
+    for (int i = 0; i < 3; i++) {
+        struct sbx_spec spec = {0};
+        struct sbx_result res = {0};
+        ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, &e));
+        ASSERT_NOT_NULL(slot->warm);
+        ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, &e)); /* no-op: it fits */
+        run_sh("echo $$; ls -A /tmp; touch /tmp/x; sleep 100 </dev/null >/dev/null 2>&1 &", &spec,
+               &res);
+        ASSERT_NULL(slot->warm); /* taken */
+        ASSERT_TRUE(res.exited);
+        ASSERT_EQ(res.exit_code, 0);
+        ASSERT_STREQ(res.out.data, "2\n");
+        sbx_result_done(&res);
+        ASSERT_OK(sbx_slot_quiesce(slot));
+        ASSERT_EQ(count_slot_processes(), 0);
+        empty_tmp();
+    }
+    teardown();
+}
+
+/* A warm box for another package is not used: the run sees its own package, not the other. */
+TEST(warm_box_for_another_package_is_replaced)
+{
+    char a[] = "/tmp/capsule-warm-a-XXXXXX", b[] = "/tmp/capsule-warm-b-XXXXXX", cmd[200];
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+    struct sbx_error e = {0};
+
+    setup();
+    ASSERT_NOT_NULL(mkdtemp(a));
+    ASSERT_NOT_NULL(mkdtemp(b));
+    chmod(a, 0755);
+    chmod(b, 0755);
+    snprintf(cmd, sizeof(cmd), "touch %s/in-a %s/in-b", a, b);
+    ASSERT_EQ(system(cmd), 0);
+    ASSERT_OK(sbx_slot_prepare(slot, a, NULL, &e));
+    spec.package_dir = b;
+    snprintf(cmd, sizeof(cmd), "ls %s %s 2>&1", b, a);
+    run_sh(cmd, &spec, &res);
+    ASSERT_NOT_NULL(strstr(res.out.data, "in-b"));
+    ASSERT_NULL(strstr(res.out.data, "in-a"));
+    sbx_result_done(&res);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    snprintf(cmd, sizeof(cmd), "rm -rf %s %s", a, b);
+    ASSERT_EQ(system(cmd), 0);
+    teardown();
+}
+
+/* next_stage_follows: the next box is built while the stage runs, and a discarded warm box
+ * goes away with sbx_slot_quiesce (its supervisor exits, its leaf is removed). */
+TEST(next_stage_box_is_built_during_the_stage)
+{
+    struct sbx_spec spec = {.next_stage_follows = true};
+    struct sbx_result res = {0};
+
+    setup();
+    run_sh("exit 0", &spec, &res);
+    sbx_result_done(&res);
+    ASSERT_NOT_NULL(slot->warm);
+    sbx_slot_discard(slot);
+    ASSERT_NULL(slot->warm);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_EQ(slot->n_retiring, 0);
+    teardown();
+}
+
+/* A program that is not there is the program's failure (as a shell reports it), not the
+ * box's: a package's run.argv may name ./a.out, which a job could have removed. */
+TEST(missing_program_is_exit_127)
+{
+    static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+    const char *argv[] = {"./a.out", NULL};
+    struct sbx_spec spec = {.argv = argv, .envp = envp, .wall_limit_ms = 5000};
+    struct sbx_result res = {0};
+    struct sbx_error e = {0};
+
+    setup();
+    spec.stdin_fd = stdin_fd("");
+    ASSERT_OK(sbx_run(slot, &spec, &res, &e));
+    ASSERT_TRUE(res.exited);
+    ASSERT_EQ(res.exit_code, 127);
+    ASSERT_STREQ(res.err.data, "./a.out: No such file or directory\n");
     sbx_result_done(&res);
     teardown();
 }

@@ -37,16 +37,23 @@ class HostileNames(S.SecTestCase):
     ENV = {"CAPSULE_TMPFS_INODES": "64", "CAPSULE_TMPFS_SIZE": str(4 * S.MiB)}
 
     def job_files(self):
-        """Everything in the slots' job tmpfs (one per slot, kept between jobs), seen through
-        the daemon's mount namespace: between jobs it must all be empty."""
-        found = []
-        with open("/proc/%d/mountinfo" % self.daemon.pid) as fh:
-            points = [l.split()[4] for l in fh if " capsule-job " in l]
-        for point in points:
-            base = "/proc/%d/root%s" % (self.daemon.pid, point)
-            for sub in ("submission", "tmp", "shm"):
-                for name in os.listdir(os.path.join(base, sub)):
-                    found.append(os.path.join(point, sub, name))
+        """Everything in the slots' job tmpfs (one per slot, kept between jobs, mounted in the
+        slot worker thread's own mount namespace): between jobs it must all be empty."""
+        found, points = [], 0
+        task_dir = "/proc/%d/task" % self.daemon.pid
+        for tid in os.listdir(task_dir):
+            try:
+                with open(os.path.join(task_dir, tid, "mountinfo")) as fh:
+                    mounts = [l.split()[4] for l in fh if " capsule-job " in l]
+            except FileNotFoundError:
+                continue
+            for point in mounts:
+                points += 1
+                base = os.path.join(task_dir, tid, "root") + point
+                for sub in ("submission", "tmp", "shm"):
+                    for name in os.listdir(os.path.join(base, sub)):
+                        found.append(os.path.join(point, sub, name))
+        self.assertGreater(points, 0, "no job tmpfs found: the check would see nothing")
         return found
 
     def reject(self, files, message, tok):

@@ -5,6 +5,8 @@
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +103,9 @@ TEST(catalogue)
     ASSERT_STREQ(env_get(java->env, "LANG"), "C.UTF-8");
     ASSERT_TRUE(c->semver.major == cpp->semver.major && strcmp(c->version, cpp->version) == 0);
     ASSERT_TRUE(strcmp(c->package_dir, cpp->package_dir) == 0);
+    /* no shell on the run path but Java's (its run script renames the entry file) */
+    ASSERT_TRUE(py->run_argv && js->run_argv && c->run_argv && cpp->run_argv);
+    ASSERT_NULL(java->run_argv);
 
     ASSERT_TRUE(rt_registry_find(reg, "py", "3") == py);
     ASSERT_TRUE(rt_registry_find(reg, "js", "*") == js);
@@ -148,17 +153,16 @@ static void remove_workdir(void)
         (void)nftw(workdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Runs `/bin/bash <pkgdir>/<script> file0.code` in the work directory with the sandbox's
- * environment (package env + PISTON_LANGUAGE + HOME=/tmp, PISTON-API.md 3.3); returns the
- * wait status and the captured stdout. */
-static int run_script(const struct rt_runtime *rt, const char *script, char *out, size_t size)
+/* Runs argv in the work directory with the sandbox's environment (package env +
+ * PISTON_LANGUAGE + HOME=/tmp, PISTON-API.md 3.3); returns the wait status and the captured
+ * stdout. */
+static int run_argv(const struct rt_runtime *rt, char *const *argv, char *out, size_t size)
 {
-    char path[PATH_MAX], lang[128], *envp[64], *argv[] = {"bash", path, "file0.code", NULL};
+    char lang[128], *envp[64];
     size_t n = 0, len = 0;
     int fds[2], status;
     pid_t pid;
 
-    snprintf(path, sizeof(path), "%s/%s", rt->package_dir, script);
     snprintf(lang, sizeof(lang), "PISTON_LANGUAGE=%s", rt->language);
     for (char **e = rt->env; *e && n < 60; e++)
         envp[n++] = *e;
@@ -174,7 +178,7 @@ static int run_script(const struct rt_runtime *rt, const char *script, char *out
         close(fds[1]);
         if (chdir(workdir) < 0)
             _exit(126);
-        execve("/bin/bash", argv, envp);
+        execve(argv[0], argv, envp);
         _exit(127);
     }
     close(fds[1]);
@@ -183,6 +187,44 @@ static int run_script(const struct rt_runtime *rt, const char *script, char *out
     out[len] = '\0';
     close(fds[0]);
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* `/bin/bash <pkgdir>/<script> file0.code` */
+static int run_script(const struct rt_runtime *rt, const char *script, char *out, size_t size)
+{
+    char path[PATH_MAX], *argv[] = {"/bin/bash", path, "file0.code", NULL};
+
+    snprintf(path, sizeof(path), "%s/%s", rt->package_dir, script);
+    return run_argv(rt, argv, out, size);
+}
+
+/* The run stage the engine execs: run.argv when the package has one (checked against the
+ * `run` script it stands for: same status, same output), else the script. */
+static int run_stage(const struct rt_runtime *rt, char *out, size_t size)
+{
+    static const char *const args[] = {"file0.code"};
+    char *script_out = malloc(size);
+    char **argv;
+    int status, script_status;
+
+    ASSERT_NOT_NULL(script_out);
+    script_status = run_script(rt, "run", script_out, size);
+    if (!rt->run_argv) {
+        memcpy(out, script_out, size);
+        free(script_out);
+        return script_status;
+    }
+    argv = rt_run_argv_expand(rt, args, 1);
+    ASSERT_NOT_NULL(argv);
+    status = run_argv(rt, argv, out, size);
+    for (char **a = argv; *a; a++)
+        free(*a);
+    free(argv);
+    if (status != script_status || strcmp(out, script_out) != 0)
+        TEST_FAIL("%s: run.argv gave status %#x and \"%s\", run gave %#x and \"%s\"", rt->language,
+                  status, out, script_status, script_out);
+    free(script_out);
     return status;
 }
 
@@ -206,7 +248,7 @@ static int compile_and_run(const struct rt_runtime *rt, const char *source, char
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             TEST_FAIL("%s: compile failed (status %#x)", rt->language, status);
     }
-    status = run_script(rt, "run", out, size);
+    status = run_stage(rt, out, size);
     remove_workdir();
     workdir[0] = '\0';
     return status;

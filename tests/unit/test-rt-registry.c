@@ -712,3 +712,72 @@ TEST(fixture_packages)
     ASSERT_STREQ(env_get(shc->env, "PATH"), "/usr/bin:/bin");
     rt_registry_unref(reg);
 }
+
+static void argv_package(const char *rel, const char *language, const char *run_argv)
+{
+    char p[PATH_MAX];
+
+    simple_package(rel, language, "1.0.0");
+    snprintf(p, sizeof(p), "%s/run.argv", rel);
+    put(p, run_argv, 0644);
+}
+
+static char **expand(const struct rt_runtime *rt, const char *const *args, size_t n)
+{
+    char **v = rt_run_argv_expand(rt, args, n);
+
+    ASSERT_NOT_NULL(v);
+    return v;
+}
+
+static void assert_argv(char **v, const char *const *want)
+{
+    size_t i = 0;
+
+    for (; want[i]; i++) {
+        ASSERT_NOT_NULL(v[i]);
+        ASSERT_STREQ(v[i], want[i]);
+    }
+    ASSERT_NULL(v[i]);
+    for (i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* run.argv: loaded, its tokens expanded; an invalid one is ignored with a warning (the job
+ * runs `run` with bash); none at all leaves run_argv NULL. */
+TEST(run_argv_extension)
+{
+    __attribute__((cleanup(warnings_done))) struct warnings w = {0};
+    static const char *const args[] = {"file0.code", "a b", "$HOME"};
+    struct rt_registry *reg;
+    const struct rt_runtime *rt;
+
+    setup();
+    argv_package("rt/interp", "interp", "# comment\n/usr/bin/interp\n-u\n\n$@\n");
+    argv_package("rt/native", "native", "./a.out\n${@:2}");
+    argv_package("rt/shell", "shell", "bash -c\n$@\n");
+    argv_package("rt/expand", "expand", "/bin/echo\n$1\n");
+    argv_package("rt/empty", "empty", "# nothing\n\n");
+    simple_package("rt/plain", "plain", "1.0.0");
+    reg = load("rt", NULL, false, &w);
+
+    rt = rt_registry_find(reg, "interp", "*");
+    assert_argv(expand(rt, args, 3),
+                (const char *const[]){"/usr/bin/interp", "-u", "file0.code", "a b", "$HOME", NULL});
+    rt = rt_registry_find(reg, "native", "*");
+    assert_argv(expand(rt, args, 3), (const char *const[]){"./a.out", "a b", "$HOME", NULL});
+    assert_argv(expand(rt, args, 1), (const char *const[]){"./a.out", NULL});
+    for (size_t i = 0; i < 3; i++) {
+        static const char *const bad[] = {"shell", "expand", "empty"};
+        rt = rt_registry_find(reg, bad[i], "*");
+        ASSERT_NOT_NULL(rt);
+        ASSERT_NULL(rt->run_argv);
+        ASSERT_NULL(rt_run_argv_expand(rt, args, 3));
+    }
+    ASSERT_TRUE(warned(&w, "rt/shell", "not a path"));
+    ASSERT_TRUE(warned(&w, "rt/expand", "outside the tokens"));
+    ASSERT_TRUE(warned(&w, "rt/empty", "no argument"));
+    ASSERT_NULL(rt_registry_find(reg, "plain", "*")->run_argv);
+    rt_registry_unref(reg);
+}
