@@ -103,8 +103,10 @@ static struct job *next_job(struct worker *w)
         }
         pthread_cond_wait(&w->wake, &eng->lock);
     }
-    if (job)
-        w->warm_package = NULL; /* the job takes the warm box, or discards it */
+    if (job) { /* the job takes the warm box, or discards it */
+        free(w->warm_package);
+        w->warm_package = NULL;
+    }
     pthread_mutex_unlock(&eng->lock);
     return job;
 }

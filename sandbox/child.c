@@ -208,108 +208,6 @@ CHILD_FN _Noreturn static void exec_failed(const char *path, int err)
     _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
 }
 
-/* The program: joins the stage cgroup, takes its fds, limits and slot uid, loads seccomp last
- * (after it, only execve is left to do) and execs. */
-CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a,
-                                           const struct child_job *job)
-{
-    int keep[] = {0, 1, 2, PROGRAM_ERROR_FD}, step, r;
-
-    step = SBX_STEP_CGROUP_JOIN;
-    /* "0" moves the writer itself; the fds were opened by the daemon (root) before clone. */
-    for (size_t i = 0; i < a->n_cgroup_fds; i++)
-        if (pwrite(a->cgroup_fds[i], "0", 1, 0) < 0)
-            fail(a->error_fd, step, errno, (int)i);
-    /* The daemon blocks SIGTERM/SIGINT/SIGHUP (signalfd) and ignores SIGPIPE; a blocked mask
-     * and ignored dispositions survive execve, so the program starts from the defaults. */
-    if (reset_signals() < 0)
-        fail(a->error_fd, SBX_STEP_SIGNALS, errno, 0);
-    /* Own session: no controlling terminal to inject into, a process group of its own. */
-    if (setsid() < 0)
-        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
-    /* Sources are all >= 3 (the daemon keeps 0-2 open), so 0-2 can be set first; then the
-     * error pipe moves to 3, whatever sat there being no longer needed. */
-    if (dup2(job->stdin_fd, 0) < 0 || dup2(a->stdout_fd, 1) < 0 || dup2(a->stderr_fd, 2) < 0)
-        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
-    if (a->error_fd != PROGRAM_ERROR_FD && dup3(a->error_fd, PROGRAM_ERROR_FD, O_CLOEXEC) < 0)
-        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
-    close_all_except(keep, ARRAY_SIZE(keep));
-    r = apply_rlimits(job->h);
-    if (r < 0)
-        fail(PROGRAM_ERROR_FD, SBX_STEP_RLIMIT, -r, 0);
-    r = drop_privileges(a, &step);
-    if (r < 0)
-        fail(PROGRAM_ERROR_FD, step, -r, 0);
-    if (chdir("/box/submission") < 0)
-        fail(PROGRAM_ERROR_FD, SBX_STEP_CHDIR, errno, 0);
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->seccomp, 0, 0) < 0)
-        fail(PROGRAM_ERROR_FD, SBX_STEP_SECCOMP, errno, 0);
-    execve(job->argv[0], job->argv, job->envp);
-    exec_failed(job->argv[0], errno);
-}
-
-#define PROGRAM_STACK_SIZE (256 * 1024)
-
-struct program_start {
-    const struct sbx_child_args *a;
-    const struct child_job *job;
-};
-
-CHILD_FN static int program_main(void *arg)
-{
-    const struct program_start *start = arg;
-
-    run_program(start->a, start->job);
-}
-
-CHILD_FN static void build_root(const struct sbx_child_args *a)
-{
-    size_t failed = 0;
-    int r;
-
-    /* The UTS namespace is the box's own: the host's name is not the program's business. */
-    if (sethostname("capsule", 7) < 0)
-        fail(a->error_fd, SBX_STEP_HOSTNAME, errno, 0);
-    /* Nothing mounted below may propagate back to the daemon's namespace. */
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        fail(a->error_fd, SBX_STEP_MOUNT_PRIVATE, errno, 0);
-    if (mount("capsule-root", a->box_root, "tmpfs", MS_NOSUID | MS_NODEV,
-              "size=1m,nr_inodes=512,mode=0755") < 0)
-        fail(a->error_fd, SBX_STEP_ROOT_TMPFS, errno, 0);
-    r = sbx__mount_plan_apply(a->plan, &failed);
-    if (r < 0)
-        fail(a->error_fd, SBX_STEP_MOUNT_OP, -r, (int)failed);
-    /* pivot_root(".", ".") stacks the old root on the new one; the detached unmount then
-     * drops every host mount from this namespace, so nothing else of the host is reachable. */
-    if (chdir(a->box_root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
-        umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-        fail(a->error_fd, SBX_STEP_PIVOT, errno, 0);
-    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-        fail(a->error_fd, SBX_STEP_ROOT_RDONLY, errno, 0);
-}
-
-/* Reaps every child; when the main program ends, reports its wait status and exits, which
- * makes the kernel kill everything left in the PID namespace. */
-CHILD_FN _Noreturn static void supervise(const struct sbx_child_args *a, pid_t program)
-{
-    struct sbx_child_status st = {0};
-    int status;
-
-    for (;;) {
-        pid_t pid = (pid_t)syscall(SYS_wait4, -1, &status, __WALL, NULL);
-        if (pid < 0) {
-            if (errno == EINTR)
-                continue;
-            _exit(126); /* ECHILD before the program ended cannot happen; fail loudly */
-        }
-        if (pid == program) {
-            st.wait_status = status;
-            (void)!write(a->status_fd, &st, sizeof(st));
-            _exit(0);
-        }
-    }
-}
-
 /* Reads exactly n bytes; false at EOF or on an error. */
 CHILD_FN static bool read_full(int fd, char *buf, size_t n)
 {
@@ -397,12 +295,107 @@ CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_
         fail(a->error_fd, SBX_STEP_JOB, EPROTO, 0);
 }
 
+/* The program, cloned as soon as the box is built. Before its job: default signals, own
+ * session, seccomp (as root, with CAP_SYS_ADMIN, so without no_new_privs yet: the filter
+ * allows everything that follows). Then it waits on the job socket; with the job: the leaf
+ * cgroup, fds, limits, the slot uid, no capabilities, no_new_privs, execve. */
+CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
+{
+    int keep[] = {0, 1, 2, PROGRAM_ERROR_FD}, step, r;
+    struct sbx_job_header h;
+    struct child_job job;
+
+    /* The daemon blocks SIGTERM/SIGINT/SIGHUP (signalfd) and ignores SIGPIPE; a blocked mask
+     * and ignored dispositions survive execve, so the program starts from the defaults. */
+    if (reset_signals() < 0)
+        fail(a->error_fd, SBX_STEP_SIGNALS, errno, 0);
+    /* Own session: no controlling terminal to inject into, a process group of its own. */
+    if (setsid() < 0)
+        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->seccomp, 0, 0) < 0)
+        fail(a->error_fd, SBX_STEP_SECCOMP, errno, 0);
+
+    /* Ready: everything above may happen long before the job. */
+    receive_job(a, &h, &job);
+    /* Only now into the leaf: a leaf that holds nothing yet takes any limit (v1 refuses a
+     * memory limit below what is already charged), and nothing of the setup above is
+     * counted as the job's. "0" moves the writer itself; the fds were opened by the daemon
+     * (root) before clone. */
+    step = SBX_STEP_CGROUP_JOIN;
+    for (size_t i = 0; i < a->n_cgroup_fds; i++)
+        if (pwrite(a->cgroup_fds[i], "0", 1, 0) < 0)
+            fail(a->error_fd, step, errno, (int)i);
+    /* Sources are all >= 3 (receive_job sees to the stdin fd), so 0-2 can be set first;
+     * then the error pipe moves to 3, whatever sat there being no longer needed. */
+    if (dup2(job.stdin_fd, 0) < 0 || dup2(a->stdout_fd, 1) < 0 || dup2(a->stderr_fd, 2) < 0)
+        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
+    if (a->error_fd != PROGRAM_ERROR_FD && dup3(a->error_fd, PROGRAM_ERROR_FD, O_CLOEXEC) < 0)
+        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
+    close_all_except(keep, ARRAY_SIZE(keep));
+    r = apply_rlimits(job.h);
+    if (r < 0)
+        fail(PROGRAM_ERROR_FD, SBX_STEP_RLIMIT, -r, 0);
+    r = drop_privileges(a, &step);
+    if (r < 0)
+        fail(PROGRAM_ERROR_FD, step, -r, 0);
+    if (chdir("/box/submission") < 0)
+        fail(PROGRAM_ERROR_FD, SBX_STEP_CHDIR, errno, 0);
+    execve(job.argv[0], job.argv, job.envp);
+    exec_failed(job.argv[0], errno);
+}
+
+CHILD_FN static void build_root(const struct sbx_child_args *a)
+{
+    size_t failed = 0;
+    int r;
+
+    /* The UTS namespace is the box's own: the host's name is not the program's business. */
+    if (sethostname("capsule", 7) < 0)
+        fail(a->error_fd, SBX_STEP_HOSTNAME, errno, 0);
+    /* Nothing mounted below may propagate back to the daemon's namespace. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        fail(a->error_fd, SBX_STEP_MOUNT_PRIVATE, errno, 0);
+    if (mount("capsule-root", a->box_root, "tmpfs", MS_NOSUID | MS_NODEV,
+              "size=1m,nr_inodes=512,mode=0755") < 0)
+        fail(a->error_fd, SBX_STEP_ROOT_TMPFS, errno, 0);
+    r = sbx__mount_plan_apply(a->plan, &failed);
+    if (r < 0)
+        fail(a->error_fd, SBX_STEP_MOUNT_OP, -r, (int)failed);
+    /* pivot_root(".", ".") stacks the old root on the new one; the detached unmount then
+     * drops every host mount from this namespace, so nothing else of the host is reachable. */
+    if (chdir(a->box_root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+        umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        fail(a->error_fd, SBX_STEP_PIVOT, errno, 0);
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+        fail(a->error_fd, SBX_STEP_ROOT_RDONLY, errno, 0);
+}
+
+/* Reaps every child; when the main program ends, reports its wait status and exits, which
+ * makes the kernel kill everything left in the PID namespace. */
+CHILD_FN _Noreturn static void supervise(const struct sbx_child_args *a, pid_t program)
+{
+    struct sbx_child_status st = {0};
+    int status;
+
+    for (;;) {
+        pid_t pid = (pid_t)syscall(SYS_wait4, -1, &status, __WALL, NULL);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(126); /* ECHILD before the program ended cannot happen; fail loudly */
+        }
+        if (pid == program) {
+            st.wait_status = status;
+            (void)!write(a->status_fd, &st, sizeof(st));
+            _exit(0);
+        }
+    }
+}
+
 CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
 {
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
-    struct sbx_job_header h;
-    struct child_job job;
     int keep[16];
     size_t n = 0;
     long pid;
@@ -425,29 +418,19 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
         fail(a->error_fd, SBX_STEP_NETNS, errno, 0);
     build_root(a);
 
-    /* The box is ready; everything before this point may happen long before the job. */
-    receive_job(a, &h, &job);
-    close(a->job_fd);
-
-    /* vfork-like, as posix_spawn does: the program borrows this address space (a copy of
-     * the daemon's) on a stack of its own until execve, so no page table is copied on the
-     * job's path; PID 1 sleeps meanwhile. The program writes nothing but that stack (and
-     * errno, which PID 1 does not read again). Not glibc's fork(): its atfork handlers take
-     * locks that other daemon threads may hold. */
-    void *stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED)
-        fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
-    struct program_start start = {a, &job};
-    pid = clone(program_main, (char *)stack + PROGRAM_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD,
-                &start);
+    /* The program is a copy of this process (itself a copy of the daemon), made now so that
+     * its setup is done before the job; sharing the memory instead (CLONE_VM) would let an
+     * OOM kill of the program take PID 1 with it. Raw clone, not glibc's fork(): its atfork
+     * handlers take locks that other daemon threads may hold. */
+    pid = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
     if (pid < 0)
         fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
-    (void)munmap(stack, PROGRAM_STACK_SIZE);
+    if (pid == 0)
+        run_program(a);
 
     /* PID 1 keeps nothing the program could use: no capabilities, not dumpable (so /proc/1
      * stays closed to the program), only the status pipe. */
-    close(job.stdin_fd);
+    close(a->job_fd);
     close(a->stdout_fd);
     close(a->stderr_fd);
     close(a->error_fd);

@@ -4,16 +4,16 @@
  * the box, the pipes and a job socket, then clone3()s the supervisor with new PID, mount, IPC
  * and UTS namespaces and a pidfd. The supervisor is PID 1 of the box: it joins the slot's
  * empty network namespace, builds the root (tmpfs, read-only binds, job tmpfs parts, procfs),
- * pivots into it and waits on the job socket. All of that can happen while the slot is idle
+ * pivots into it and clones the program, which takes default signals and loads seccomp,
+ * then waits on the job socket. All of that can happen while the slot is idle
  * (sbx_slot_prepare), so a job pays only for what follows: the worker writes the stage's
- * limits into the leaf and sends argv, envp, rlimits and the stdin fd; the supervisor clones
- * the program. The program writes "0" into the leaf's cgroup.procs
- * files (opened by the daemon), so only it and its descendants are limited and counted, never
- * PID 1; then it takes fds 0-2, rlimits, the slot uid, drops every capability, sets
- * no_new_privs, loads the seccomp BPF and execs. PID 1 reaps everything and reports the main
- * program's wait status on the status pipe, then exits: the kernel kills whatever is left in
- * the namespace. Meanwhile this thread runs the monitor (monitor.c). Pipes: stdout, stderr,
- * status, error (setup failures; EOF at a successful execve).
+ * limits into the leaf and sends argv, envp, rlimits and the stdin fd; the program joins the
+ * leaf, takes its fds, limits and the slot uid, drops every capability, sets no_new_privs and
+ * execs. The program enters the leaf by writing "0" into its cgroup.procs/tasks files (opened by
+ * the daemon), so only it and its descendants are limited and counted, never PID 1. PID 1 reaps
+ * everything and reports the main program's wait status on the status pipe, then exits:
+ * the kernel kills whatever is left in the namespace. Meanwhile this thread runs the monitor
+ * (monitor.c). Pipes: stdout, stderr, status, error (setup failures; EOF at a successful execve).
  *
  * The result is final once the program's status and both streams' EOF are in; the box's
  * teardown (the namespaces' release, the reap, the leaf's removal: about 1.5 ms) is left to
