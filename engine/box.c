@@ -221,21 +221,6 @@ static int remove_contents(int dirfd)
     return r;
 }
 
-int eng__box_reset_scratch(struct eng_box *box)
-{
-    for (size_t i = 1; i < ARRAY_SIZE(box_dirs); i++) {
-        _cleanup_close_ int fd =
-            openat(box->dirfd, box_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        int r;
-        if (fd < 0)
-            return -errno;
-        r = remove_contents(fd);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 /* The job's program owned the directory: it may have changed its mode, or left ACLs (a
  * default ACL is inherited by the next job's files) or user xattrs on it. */
 static int reset_dir(int fd, mode_t mode, uid_t uid, gid_t gid)
@@ -254,21 +239,32 @@ static int reset_dir(int fd, mode_t mode, uid_t uid, gid_t gid)
     return 0;
 }
 
-int eng__box_recycle(struct eng_box *box)
+/* Empties box_dirs[first...] and, with `reset`, gives them back owner, mode and xattrs. */
+static int empty_dirs(struct eng_box *box, size_t first, bool reset)
 {
-    for (size_t i = 0; i < ARRAY_SIZE(box_dirs); i++) {
+    for (size_t i = first; i < ARRAY_SIZE(box_dirs); i++) {
         _cleanup_close_ int fd =
             openat(box->dirfd, box_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int r;
         if (fd < 0)
             return -errno;
         r = remove_contents(fd);
-        if (r >= 0)
+        if (r >= 0 && reset)
             r = reset_dir(fd, box_modes[i], sbx_slot_uid(box->slot), sbx_slot_gid(box->slot));
         if (r < 0)
             return r;
     }
     return 0;
+}
+
+int eng__box_reset_scratch(struct eng_box *box)
+{
+    return empty_dirs(box, 1, false); /* tmp/ and shm/ */
+}
+
+int eng__box_recycle(struct eng_box *box)
+{
+    return empty_dirs(box, 0, true);
 }
 
 void eng__box_close(struct eng_box *box)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -325,6 +326,41 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
     return 0;
 }
 
+/* Two daemons of one instance would share cgroups and run directory, and the second's
+ * startup cleanup would kill the first one's boxes: the first holds a lock on the host's
+ * <run_dir>.lock for its lifetime (the kernel drops it when the daemon dies, however). */
+static int lock_instance(struct sbx_context *ctx, struct sbx_error *reterr)
+{
+    _cleanup_free_ char *path = NULL;
+    char *slash;
+    int r;
+
+    if (asprintf(&path, "%s.lock", ctx->run_dir) < 0)
+        return -ENOMEM;
+    slash = strrchr(path, '/');
+    if (slash && slash != path) {
+        *slash = '\0';
+        r = mkdir_p(path, 0755);
+        *slash = '/';
+        if (r < 0) {
+            set_error(reterr, "instance-lock", r, path);
+            return r;
+        }
+    }
+    ctx->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (ctx->lock_fd < 0) {
+        r = -errno;
+        set_error(reterr, "instance-lock", r, path);
+        return r;
+    }
+    if (flock(ctx->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        set_error(reterr, "instance-lock (another capsuled runs this instance)", r, path);
+        return r;
+    }
+    return 0;
+}
+
 static int context_init(struct sbx_context *ctx, struct sbx_error *reterr)
 {
     struct sbx_cgroup_paths paths = {
@@ -334,6 +370,9 @@ static int context_init(struct sbx_context *ctx, struct sbx_error *reterr)
     };
     int r;
 
+    r = lock_instance(ctx, reterr);
+    if (r < 0)
+        return r;
     /* A private mount namespace for the daemon: job mounts never show on the host, and
      * MS_SLAVE still lets host mounts (a new toolchain) propagate in. */
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
@@ -384,6 +423,7 @@ int sbx_context_new(const struct sbx_config *cfg, struct sbx_context **ret,
     if (!ctx)
         return -ENOMEM;
     ctx->cfg = *cfg;
+    ctx->lock_fd = -1;
     ctx->n_slots = cfg->n_slots;
     ctx->instance = strdup(cfg->instance);
     ctx->run_dir = strdup(cfg->run_dir);
@@ -422,6 +462,7 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
     sbx__seccomp_done(&ctx->bpf);
     if (ctx->run_dir && umount2(ctx->run_dir, MNT_DETACH) >= 0)
         (void)rmdir(ctx->run_dir); /* the empty mount point is all the host ever saw */
+    safe_close(ctx->lock_fd);
     free(ctx->box_root);
     free(ctx->etc_dir);
     free(ctx->run_dir);

@@ -97,6 +97,25 @@ class LifecycleTest(T.CapsuleTestCase):
         except Exception:  # noqa: BLE001
             pass  # the daemon went away: fine for this test
 
+    def test_second_daemon_of_an_instance_refused(self):
+        # a second daemon on the same instance would share the cgroups and kill the first
+        # one's boxes in its startup cleanup: it must refuse to start and leave them alone
+        d = T.Daemon(runtimes="fixture")
+        self.daemon = d
+        d.start()
+        try:
+            p = subprocess.run([T.CAPSULED], env=d.env(), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
+                               cwd=d._tmp)
+            out = (p.stdout + p.stderr).decode("utf-8", "replace")
+            self.assertEqual(p.returncode, 1, out)
+            self.assertIn("another capsuled runs this instance", out)
+            run = self.assertExecOk(d.execute({"language": "sh", "version": "*",
+                                               "files": [{"content": "echo still here"}]}))["run"]
+            self.assertEqual(run["stdout"], "still here\n", run)
+        finally:
+            self.stop_daemon(d)
+
     def run_bad_config(self, env, want):
         d = T.Daemon(runtimes="fixture", env=env)
         self.daemon = d
