@@ -178,6 +178,8 @@ int main(int argc, char **argv)
                       failed);
         else
             log_error("cannot load runtimes from %s: %s", cfg.runtimes_dir, strerror(-r));
+        free(failed);
+        api_config_done(&cfg);
         return EXIT_FAILURE;
     }
     eng_prepare_runtimes(&cfg.eng, reg, warn_runtime, NULL);
@@ -188,10 +190,9 @@ int main(int argc, char **argv)
                             .instance = cfg.eng.instance,
                             .run_dir = cfg.eng.run_dir};
     r = sbx_context_new(&sc, &ctx, &e);
-    if (r < 0)
-        return fail_sandbox("sandbox setup", r, &e);
-    r = eng_self_test(&cfg.eng, ctx, &e);
     if (r < 0) {
+        status = fail_sandbox("sandbox setup", r, &e);
+    } else if ((r = eng_self_test(&cfg.eng, ctx, &e)) < 0) {
         status = fail_sandbox("sandbox self-test", r, &e);
     } else {
         status = serve(&cfg, reg, ctx);
