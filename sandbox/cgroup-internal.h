@@ -81,6 +81,8 @@ struct sbx_cg_ops {
     int (*cpu_usec)(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
     int (*memory_peak)(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
     int (*oom_kills)(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
+    /* How often a charge hit the memory limit (failed or had to reclaim). */
+    int (*memory_limit_hits)(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
     int (*kill)(struct sbx_cgroup_leaf *leaf);
 };
 

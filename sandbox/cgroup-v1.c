@@ -211,6 +211,32 @@ static int v1_oom_kills(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
     return sbx__cg_read_key(leaf->oom_fd, "oom_kill", ret);
 }
 
+/* memsw is charged first when it is limited (swap off: it always is here), so its failcnt is
+ * the one that moves; memory.failcnt where there is no memsw. Read on a rare path only. */
+static int v1_memory_limit_hits(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
+{
+    size_t mem = (size_t)leaf->root->index[SBX_CG_MEMORY];
+    uint64_t memsw = 0, plain = 0;
+    int fd, r;
+
+    r = sbx__cg_leaf_open(leaf, mem, "memory.memsw.failcnt", O_RDONLY, &fd);
+    if (r >= 0) {
+        r = sbx__cg_read_u64(fd, &memsw);
+        safe_close(fd);
+    }
+    if (r < 0 && r != -ENOENT)
+        return r;
+    r = sbx__cg_leaf_open(leaf, mem, "memory.failcnt", O_RDONLY, &fd);
+    if (r < 0)
+        return r;
+    r = sbx__cg_read_u64(fd, &plain);
+    safe_close(fd);
+    if (r < 0)
+        return r;
+    *ret = memsw + plain;
+    return 0;
+}
+
 static void v1_wait_frozen(int fd)
 {
     usec_t deadline = now_usec() + FREEZE_WAIT_USEC;
@@ -247,5 +273,6 @@ const struct sbx_cg_ops sbx__cg_v1_ops = {
     .cpu_usec = v1_cpu_usec,
     .memory_peak = v1_memory_peak,
     .oom_kills = v1_oom_kills,
+    .memory_limit_hits = v1_memory_limit_hits,
     .kill = v1_kill,
 };

@@ -279,6 +279,12 @@ static int v2_oom_kills(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
     return sbx__cg_read_key(leaf->oom_fd, "oom_kill", ret);
 }
 
+/* memory.events "max": charges that hit memory.max. */
+static int v2_memory_limit_hits(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
+{
+    return sbx__cg_read_key(leaf->oom_fd, "max", ret);
+}
+
 /* cgroup.kill SIGKILLs every task of the cgroup in the kernel, new forks included. */
 static int v2_kill(struct sbx_cgroup_leaf *leaf)
 {
@@ -296,5 +302,6 @@ const struct sbx_cg_ops sbx__cg_v2_ops = {
     .cpu_usec = v2_cpu_usec,
     .memory_peak = v2_memory_peak,
     .oom_kills = v2_oom_kills,
+    .memory_limit_hits = v2_memory_limit_hits,
     .kill = v2_kill,
 };

@@ -590,6 +590,11 @@ int sbx__cgroup_leaf_oom_kills(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
     return leaf->root->ops->oom_kills(leaf, ret);
 }
 
+int sbx__cgroup_leaf_memory_limit_hits(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
+{
+    return leaf->root->ops->memory_limit_hits(leaf, ret);
+}
+
 int sbx__cgroup_leaf_pids_current(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
 {
     return sbx__cg_read_u64(leaf->pids_fd, ret);

@@ -344,6 +344,13 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
     exec_failed(job.argv[0], errno);
 }
 
+#define PROGRAM_STACK_SIZE (256 * 1024)
+
+CHILD_FN static int program_main(void *arg)
+{
+    run_program(arg);
+}
+
 CHILD_FN static void build_root(const struct sbx_child_args *a)
 {
     size_t failed = 0;
@@ -418,15 +425,21 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
         fail(a->error_fd, SBX_STEP_NETNS, errno, 0);
     build_root(a);
 
-    /* The program is a copy of this process (itself a copy of the daemon), made now so that
-     * its setup is done before the job; sharing the memory instead (CLONE_VM) would let an
-     * OOM kill of the program take PID 1 with it. Raw clone, not glibc's fork(): its atfork
+    /* vfork-style, as posix_spawn does, but made now: the program borrows this address space
+     * (a copy of the daemon's) on a stack of its own until its execve, and PID 1 sleeps until
+     * then, so no second copy of the daemon's memory is made, or torn down by the execve,
+     * per job. A limit too small for the exec gets the program OOM-killed and PID 1 with it
+     * (one memory): the monitor reads that from the leaf. Not glibc's fork(): its atfork
      * handlers take locks that other daemon threads may hold. */
-    pid = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+    void *stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
+    pid = clone(program_main, (char *)stack + PROGRAM_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                (void *)a);
     if (pid < 0)
         fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
-    if (pid == 0)
-        run_program(a);
+    (void)munmap(stack, PROGRAM_STACK_SIZE);
 
     /* PID 1 keeps nothing the program could use: no capabilities, not dumpable (so /proc/1
      * stays closed to the program), only the status pipe. */

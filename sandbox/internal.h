@@ -62,6 +62,8 @@ int sbx__cgroup_leaf_memory_peak(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
  *  samples it on every poll. */
 bool sbx__cgroup_leaf_peak_is_sampled(const struct sbx_cgroup_leaf *leaf);
 int sbx__cgroup_leaf_oom_kills(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
+/** Charges that hit the memory limit (v1 memsw/memory failcnt, v2 memory.events max). */
+int sbx__cgroup_leaf_memory_limit_hits(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
 int sbx__cgroup_leaf_pids_current(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
 /** SIGKILLs every process in the leaf (v2 cgroup.kill; v1 freeze + kill loop + thaw). */
 int sbx__cgroup_leaf_kill(struct sbx_cgroup_leaf *leaf);

@@ -236,10 +236,17 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
     if (!got_status) {
         /* PID 1 died without a report: fine when a limit made us kill it (the program died
          * with it, by SIGKILL); anything else means the supervisor itself was lost. */
-        if (res->time_trip == SBX_TIME_OK && res->output_trip == SBX_OUTPUT_OK && !res->aborted)
+        uint64_t hits = 0;
+        /* Until its execve the program shares PID 1's memory, and an OOM kill takes every
+         * process of a memory: a limit too small for the exec itself ends both. That is the
+         * program's verdict (memory), not a lost box. */
+        bool oom = sbx__cgroup_leaf_memory_limit_hits(mon->leaf, &hits) >= 0 && hits > 0;
+        if (res->time_trip == SBX_TIME_OK && res->output_trip == SBX_OUTPUT_OK && !res->aborted &&
+            !oom)
             return -ECHILD;
+        res->oom_killed |= oom;
         res->signal = SIGKILL;
-        res->wall_usec = mon->killed_usec - mon->start_usec;
+        res->wall_usec = (mon->killed_usec ? mon->killed_usec : now_usec()) - mon->start_usec;
         return 0;
     }
     if (!res->wall_usec)

@@ -647,3 +647,50 @@ TEST(v2_preferred_over_v1)
     root = sbx__cgroup_root_free(root);
     fake_done(&f);
 }
+
+/* A box built ahead makes its leaf without limits; the job's limits arrive later, once. */
+TEST(limits_set_after_create)
+{
+    static const struct sbx_cgroup_limits limits = {.memory = 64 * MIB, .pids = 8};
+    struct sbx_cgroup_root *root = NULL;
+    struct sbx_cgroup_leaf *leaf = NULL;
+    struct fake f;
+
+    fake_v2(&f, "memory pids\n");
+    ASSERT_OK(open_root(&f, &root, NULL));
+    ASSERT_OK(sbx__cgroup_leaf_create(root, 3, 1, NULL, &leaf, NULL));
+#define LEAF V2_INST "/boxes/slot-3/stage-1/"
+    ASSERT_STREQ(get_rel(&f, LEAF "memory.max"), "");
+    ASSERT_STREQ(get_rel(&f, LEAF "pids.max"), "");
+    ASSERT_OK(sbx__cgroup_leaf_set_limits(leaf, &limits, NULL));
+    ASSERT_STREQ(get_rel(&f, LEAF "memory.max"), "67108864");
+    ASSERT_STREQ(get_rel(&f, LEAF "memory.swap.max"), "0");
+    ASSERT_STREQ(get_rel(&f, LEAF "pids.max"), "8");
+    /* the limit-hit count the monitor reads when PID 1 died with its program */
+    uint64_t hits = 9;
+    put(&f, LEAF "memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n");
+    ASSERT_OK(sbx__cgroup_leaf_memory_limit_hits(leaf, &hits));
+    ASSERT_EQ(hits, 3);
+    ASSERT_OK(sbx__cgroup_leaf_destroy(leaf));
+#undef LEAF
+    root = sbx__cgroup_root_free(root);
+    fake_done(&f);
+
+    fake_v1(&f);
+    ASSERT_OK(open_root(&f, &root, NULL));
+    ASSERT_OK(sbx__cgroup_leaf_create(root, 3, 1, NULL, &leaf, NULL));
+#define LEAF "/boxes/slot-3/stage-1/"
+    ASSERT_STREQ(get_rel(&f, V1_MEM LEAF "memory.limit_in_bytes"), "");
+    ASSERT_OK(sbx__cgroup_leaf_set_limits(leaf, &limits, NULL));
+    ASSERT_STREQ(get_rel(&f, V1_MEM LEAF "memory.limit_in_bytes"), "67108864");
+    ASSERT_STREQ(get_rel(&f, V1_MEM LEAF "memory.memsw.limit_in_bytes"), "67108864");
+    ASSERT_STREQ(get_rel(&f, V1_PIDS LEAF "pids.max"), "8");
+    put(&f, V1_MEM LEAF "memory.memsw.failcnt", "2\n");
+    put(&f, V1_MEM LEAF "memory.failcnt", "1\n");
+    ASSERT_OK(sbx__cgroup_leaf_memory_limit_hits(leaf, &hits));
+    ASSERT_EQ(hits, 3);
+    ASSERT_OK(sbx__cgroup_leaf_destroy(leaf));
+#undef LEAF
+    root = sbx__cgroup_root_free(root);
+    fake_done(&f);
+}
