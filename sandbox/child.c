@@ -2,11 +2,12 @@
  *
  * The child is a copy of the one thread that cloned. A lock that any other thread held at
  * that instant (malloc arenas, stdio, the logger, libseccomp, jansson) stays locked forever
- * here, so nothing below allocates, formats, logs or calls a library that might. Everything
- * comes precomputed in struct sbx_child_args (plan.c role is played by launch.c). A failing
- * step writes {step, errno} to the O_CLOEXEC error pipe and exits; a successful execve closes
- * the pipe, so EOF on it means the program started (isolate, h2o's spawn helper). Sanitizer
- * runtimes are not async-signal-safe either, hence no_sanitize on every function here. */
+ * here, so nothing below allocates, formats, logs or calls a library that might. The box comes
+ * precomputed in struct sbx_child_args (launch.c plans it), the job later over the job socket
+ * into one anonymous mapping (receive_job). A failing step writes {step, errno} to the
+ * O_CLOEXEC error pipe and exits; a successful execve closes the pipe, so EOF on it means the
+ * program started (isolate, h2o's spawn helper). Sanitizer runtimes are not
+ * async-signal-safe either, hence no_sanitize on every function here. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
