@@ -10,8 +10,9 @@ Each run starts its own daemon with the harness configuration of HOSTILE.md (OUT
 and ENGINE_CANARY_ENV in its environment, warms it up, measures its resources, submits the
 case's program(s), checks the expected safe outcome, then the invariants:
   I1 200 + valid JSON, response by limit + 1.5 s, no XX anywhere;
-  I2 no process under the sandbox uid/gid range, no stage cgroup left, box cgroups empty, and
-     every slot starts the next job with an empty /tmp, /dev/shm and work dir;
+  I2 no process under the sandbox uid/gid range, no stage cgroup left but the one of a slot's
+     warm box, box cgroups empty, and every slot starts the next job with an empty /tmp,
+     /dev/shm and work dir;
   I3 canaries unchanged, nothing new in the canary dir, nothing of the slot uids in host /tmp,
      /var/tmp or /dev/shm, and a job cannot read the canaries or the daemon's environment;
   I4 hello world correct in each installed language, run wall < 500 ms (Java < 1500 ms);
