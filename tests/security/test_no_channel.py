@@ -133,6 +133,30 @@ class SequentialJobs(ChannelMixin, S.SecTestCase):
     def test_python_sequential(self):
         self.sequential("python")
 
+    def test_job_dirs_come_back_pristine(self):
+        # The slot's job tmpfs outlives the job (the next box binds it before its job), and
+        # the program owns its three directories: whatever it does to them (mode, user xattr,
+        # default ACL) must not reach the next job of the slot.
+        self.need("python")
+        acl = (b"\x02\x00\x00\x00" + b"\x01\x00\x07\x00\xff\xff\xff\xff"
+               + b"\x04\x00\x00\x00\xff\xff\xff\xff" + b"\x20\x00\x00\x00\xff\xff\xff\xff")
+        spoil = ("import os\n"
+                 "for d in ('/tmp', '/dev/shm', '.'):\n"
+                 "    for name, value in (('user.capsule', b'1'), ('system.posix_acl_default', %r)):\n"
+                 "        try:\n"
+                 "            os.setxattr(d, name, value)\n"
+                 "        except OSError as e:\n"
+                 "            print(d, name, e.errno)\n"
+                 "    os.chmod(d, 0)\n" % acl)
+        self.run_ok("python", spoil, what="job A spoils its directories")
+        self.no_leftovers()
+        look = ("import os\n"
+                "for d in ('/tmp', '/dev/shm', '.'):\n"
+                "    print(d, oct(os.stat(d).st_mode & 0o7777), sorted(os.listxattr(d)))\n"
+                "    open(os.path.join(d, 'f'), 'w').close()\n")
+        run = self.run_ok("python", look, what="job B, same slot")
+        self.assertEqual(run["stdout"], "/tmp 0o700 []\n/dev/shm 0o700 []\n. 0o755 []\n", run)
+
 
 if __name__ == "__main__":
     S.run_tests()
