@@ -443,15 +443,35 @@ def cgroup_procs(path):
         return []
 
 
+# Descriptors the daemon holds per box it keeps (a slot's warm box, built ahead of its job):
+# the pidfd, the read ends of the stdout/stderr/status/error pipes and the job socket, plus
+# the leaf cgroup's control files (counted by path).
+BOX_FDS_BESIDES_CGROUP = 6
+
+
 def daemon_resources(pid):
+    """RSS, threads and fds of the daemon; `fds_base` leaves out the fds of the boxes it keeps
+    (`boxes`, counted by their pidfds), which come and go with the slots' warm boxes."""
     st = _status_fields(pid) or {}
     rss_kb = int(st.get("VmRSS", "0 kB").split()[0])
     threads = int(st.get("Threads", "0"))
+    fds, pidfds, leaf_files = -1, 0, 0
     try:
-        fds = len(os.listdir("/proc/%d/fd" % pid))
+        names = os.listdir("/proc/%d/fd" % pid)
+        fds = len(names)
+        for n in names:
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, n))
+            except OSError:
+                continue
+            if target == "anon_inode:[pidfd]":
+                pidfds += 1
+            elif "/boxes/slot-" in target:
+                leaf_files += 1
     except OSError:
-        fds = -1
-    return {"rss_kb": rss_kb, "threads": threads, "fds": fds}
+        pass
+    base = fds - leaf_files - BOX_FDS_BESIDES_CGROUP * pidfds if fds >= 0 else -1
+    return {"rss_kb": rss_kb, "threads": threads, "fds": fds, "fds_base": base, "boxes": pidfds}
 
 
 # --------------------------------------------------------------------------------------------
