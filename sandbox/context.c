@@ -331,33 +331,49 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
  * <run_dir>.lock for its lifetime (the kernel drops it when the daemon dies, however). */
 static int lock_instance(struct sbx_context *ctx, struct sbx_error *reterr)
 {
-    _cleanup_free_ char *path = NULL;
     char *slash;
     int r;
 
-    if (asprintf(&path, "%s.lock", ctx->run_dir) < 0)
+    if (asprintf(&ctx->lock_path, "%s.lock", ctx->run_dir) < 0) {
+        ctx->lock_path = NULL;
         return -ENOMEM;
-    slash = strrchr(path, '/');
-    if (slash && slash != path) {
+    }
+    slash = strrchr(ctx->lock_path, '/');
+    if (slash && slash != ctx->lock_path) {
         *slash = '\0';
-        r = mkdir_p(path, 0755);
+        r = mkdir_p(ctx->lock_path, 0755);
         *slash = '/';
         if (r < 0) {
-            set_error(reterr, "instance-lock", r, path);
+            set_error(reterr, "instance-lock", r, ctx->lock_path);
             return r;
         }
     }
-    ctx->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (ctx->lock_fd < 0) {
-        r = -errno;
-        set_error(reterr, "instance-lock", r, path);
-        return r;
+    /* The holder unlinks the file when it stops (so /run does not collect one per instance
+     * ever run): a lock taken on a file unlinked meanwhile is retried on the new one. */
+    for (unsigned attempt = 0;; attempt++) {
+        struct stat held, now;
+        ctx->lock_fd = open(ctx->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (ctx->lock_fd < 0) {
+            r = -errno;
+            set_error(reterr, "instance-lock", r, ctx->lock_path);
+            return r;
+        }
+        if (flock(ctx->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+            r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+            set_error(reterr, "instance-lock (another capsuled runs this instance)", r,
+                      ctx->lock_path);
+            return r;
+        }
+        if (fstat(ctx->lock_fd, &held) == 0 && lstat(ctx->lock_path, &now) == 0 &&
+            held.st_dev == now.st_dev && held.st_ino == now.st_ino)
+            break;
+        ctx->lock_fd = safe_close(ctx->lock_fd);
+        if (attempt == 8) {
+            set_error(reterr, "instance-lock", -EAGAIN, ctx->lock_path);
+            return -EAGAIN;
+        }
     }
-    if (flock(ctx->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-        set_error(reterr, "instance-lock (another capsuled runs this instance)", r, path);
-        return r;
-    }
+    ctx->lock_held = true;
     return 0;
 }
 
@@ -462,7 +478,10 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
     sbx__seccomp_done(&ctx->bpf);
     if (ctx->run_dir && umount2(ctx->run_dir, MNT_DETACH) >= 0)
         (void)rmdir(ctx->run_dir); /* the empty mount point is all the host ever saw */
+    if (ctx->lock_held)
+        (void)unlink(ctx->lock_path); /* still holding the lock: see lock_instance() */
     safe_close(ctx->lock_fd);
+    free(ctx->lock_path);
     free(ctx->box_root);
     free(ctx->etc_dir);
     free(ctx->run_dir);

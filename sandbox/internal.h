@@ -157,6 +157,8 @@ struct sbx_context {
     char *box_root; /* run_dir/root: every box mounts its root tmpfs here, in its own mount ns */
     char *etc_dir;  /* run_dir/etc: generated /etc template */
     int lock_fd;    /* flock on <run_dir>.lock: one daemon per instance */
+    char *lock_path;
+    bool lock_held; /* the lock is ours: the file goes when the context does */
     struct sbx_cgroup_root *cgroup;
     struct sbx_bpf bpf;
     struct sock_fprog seccomp_prog; /* points into bpf */
