@@ -380,8 +380,24 @@ static size_t strv_bytes(const char *const *v, uint32_t *ret_count)
     return n;
 }
 
-/* Hands the job to the waiting supervisor: limits into the leaf first (nothing is in it
- * yet), then the header with the stdin fd, then the strings. */
+/* header + argv + envp, one buffer */
+static int job_message(const struct sbx_job_header *h, const struct sbx_spec *spec,
+                       struct strbuf *ret)
+{
+    if (strbuf_reserve(ret, sizeof(*h) + h->strings_len) < 0 ||
+        strbuf_append(ret, h, sizeof(*h)) < 0)
+        return -ENOMEM;
+    for (const char *const *v = spec->argv; *v; v++)
+        if (strbuf_append(ret, *v, strlen(*v) + 1) < 0)
+            return -ENOMEM;
+    for (const char *const *v = spec->envp; v && *v; v++)
+        if (strbuf_append(ret, *v, strlen(*v) + 1) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+/* Hands the job to the waiting program: limits into the leaf first (nothing is in it yet),
+ * then one message (header and strings) with the stdin fd attached to its first byte. */
 static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct sbx_error *reterr)
 {
     struct sbx_cgroup_limits limits = {.memory = spec->memory_limit, .pids = spec->max_processes};
@@ -398,7 +414,8 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct sbx_
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } control = {0};
-    struct iovec iov = {.iov_base = &h, .iov_len = sizeof(h)};
+    struct strbuf job = {0};
+    struct iovec iov;
     struct msghdr msg = {.msg_iov = &iov,
                          .msg_iovlen = 1,
                          .msg_control = control.buf,
@@ -417,20 +434,20 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct sbx_
     r = sbx__cgroup_leaf_set_limits(b->leaf, &limits, reterr);
     if (r < 0)
         return r;
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &spec->stdin_fd, sizeof(int));
-    do
-        k = sendmsg(b->job_fd, &msg, MSG_NOSIGNAL);
-    while (k < 0 && errno == EINTR);
-    r = k < 0                     ? -errno
-        : k == (ssize_t)sizeof(h) ? 0
-                                  : send_all(b->job_fd, (char *)&h + k, sizeof(h) - (size_t)k);
-    for (const char *const *v = spec->argv; r >= 0 && *v; v++)
-        r = send_all(b->job_fd, *v, strlen(*v) + 1);
-    for (const char *const *v = spec->envp; r >= 0 && v && *v; v++)
-        r = send_all(b->job_fd, *v, strlen(*v) + 1);
+    r = job_message(&h, spec, &job);
+    if (r >= 0) {
+        iov = (struct iovec){.iov_base = job.data, .iov_len = job.len};
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &spec->stdin_fd, sizeof(int));
+        do
+            k = sendmsg(b->job_fd, &msg, MSG_NOSIGNAL);
+        while (k < 0 && errno == EINTR);
+        /* a message larger than the socket buffer goes on in pieces, read as it arrives */
+        r = k < 0 ? -errno : send_all(b->job_fd, job.data + k, job.len - (size_t)k);
+    }
+    strbuf_done(&job);
     if (r < 0)
         set_error(reterr, "job-send", r, NULL);
     return r;
