@@ -21,11 +21,13 @@ static const char *const env_excluded[] = {"PWD", "OLDPWD", "_", "SHLVL"};
 
 /* Sourced with cwd = package dir and an empty environment; then every exported, set
  * variable is printed NUL-terminated, with builtins only (no dependency on env(1), and
- * immune to IFS or function names the script may have changed). */
+ * immune to IFS or function names the script may have changed). The names come through a
+ * here-string, not a process substitution: `<(...)` needs /dev/fd, which a host without
+ * systemd's /dev links lacks (found on the v2vm guest: every package lost its PATH). */
 static const char env_script[] =
     "source ./environment >/dev/null 2>&1\n"
     "set +e +u +a +o pipefail\n"
-    "builtin mapfile -t __capsule_names < <(builtin compgen -e)\n"
+    "builtin mapfile -t __capsule_names <<<\"$(builtin compgen -e)\"\n"
     "for __capsule_n in \"${__capsule_names[@]}\"; do\n"
     "  [[ -v $__capsule_n ]] && builtin printf '%s=%s\\0' \"$__capsule_n\" \"${!__capsule_n}\"\n"
     "done\n"
