@@ -44,7 +44,11 @@ struct sbx_cgroup_root {
     int index[SBX_CG_CONTROLLER_MAX]; /* v1: hierarchy holding each controller, -1 if none */
     bool v2_cpu;                      /* v2: cpu enabled below the instance */
     bool v2_moved;                    /* v2: the calling process sits in <instance>/daemon */
-    unsigned v2_enabled_own;          /* v2: bits of SBX_CG_V2_* we enabled in own's subtree */
+    /* v2: where the daemon started when that cgroup held other processes (the tree then lives
+     * under <hierarchy root>/capsule); NULL if not */
+    char *v2_home;
+    bool v2_made_shared;     /* v2: <hierarchy root>/capsule was created by this root */
+    unsigned v2_enabled_own; /* v2: bits of SBX_CG_V2_* we enabled in own's subtree */
     void (*fake_mkdir)(int dirfd, const char *path, void *userdata);
     void (*fake_rmdir)(int dirfd, const char *path, void *userdata);
     void *fake_userdata;
@@ -70,6 +74,8 @@ struct sbx_cg_ops {
     int (*root_setup)(struct sbx_cgroup_root *root, struct sbx_error *reterr);
     /* Before the instance directories are removed; false leaves them in place. */
     bool (*root_teardown)(struct sbx_cgroup_root *root);
+    /* After the instance directories are removed (may be NULL). */
+    void (*root_release)(struct sbx_cgroup_root *root);
     /* After mkdir of a slot directory in hierarchy h. */
     int (*slot_setup)(struct sbx_cgroup_root *root, size_t h, const char *slot_rel);
     /* After the leaf directories exist and procs fds are open: limits and counter fds. */

@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cgroup-internal.h"
 #include "fd-util.h"
@@ -17,6 +19,67 @@
 #define V2_CPU 4u
 
 /* ---- detection ---------------------------------------------------------------------------- */
+
+/* True when cgroup.procs in dir lists a process other than this one. Unreadable: false (a
+ * fake tree may have no such file; the writes that follow report real trouble). */
+static bool v2_shared_with_others(const char *dir)
+{
+    _cleanup_free_ char *path = NULL, *text = NULL;
+    long self = (long)getpid();
+
+    if (asprintf(&path, "%s/cgroup.procs", dir) < 0 ||
+        read_file_at(AT_FDCWD, path, 1u << 20, &text, NULL) < 0)
+        return false;
+    for (char *p = text, *end; *p; p = end) {
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        if (pid > 0 && pid != self)
+            return true;
+        end += strspn(end, "\n");
+    }
+    return false;
+}
+
+/* v2 forbids enabling controllers in a non-root cgroup that holds processes ("no internal
+ * processes"). A daemon started from a login shell, by cloud-init or by a unit without
+ * Delegate= shares its cgroup with others: it can neither build its tree below that cgroup
+ * nor move the others out. It builds under <hierarchy root>/capsule instead (its own subtree,
+ * as container engines' cgroupfs drivers do) and goes back where it started on exit. Alone
+ * in its cgroup (the shipped unit, Delegate=yes; a container's init) nothing moves. */
+static int v2_relocate_if_shared(struct sbx_cgroup_root *root, const char *prefix,
+                                 const struct sbx_cg_mount *m, const char **ret_missing)
+{
+    struct sbx_cg_hier *hier = &root->hier[0];
+    _cleanup_free_ char *top = NULL, *shared = NULL, *ctl_path = NULL, *ctl = NULL;
+    size_t len = 0;
+    int r;
+
+    if (asprintf(&top, "%s%s", prefix, m->point) < 0)
+        return -ENOMEM;
+    if (strcmp(top, hier->own) == 0 || !v2_shared_with_others(hier->own))
+        return 0;
+    if (asprintf(&shared, "%s/capsule", top) < 0 ||
+        asprintf(&ctl_path, "%s/cgroup.controllers", shared) < 0)
+        return -ENOMEM;
+    r = sbx__cg_mkdir(root, AT_FDCWD, shared);
+    if (r >= 0)
+        root->v2_made_shared = true;
+    else if (r != -EEXIST)
+        return r;
+    r = read_file_at(AT_FDCWD, ctl_path, 4096, &ctl, &len);
+    if (r < 0)
+        return r;
+    bool memory = sbx__cg_list_has(ctl, len, "memory", " \n");
+    if (!memory || !sbx__cg_list_has(ctl, len, "pids", " \n")) {
+        *ret_missing = memory ? "pids" : "memory";
+        return -ENOENT;
+    }
+    root->v2_cpu = root->v2_cpu && sbx__cg_list_has(ctl, len, "cpu", " \n");
+    root->v2_home = hier->own;
+    hier->own = TAKE_PTR(shared);
+    return 0;
+}
 
 /* A cgroup2 mount where this process's cgroup offers memory and pids. On a hybrid host the
  * unified mount exists but holds no controllers (they are bound to v1 hierarchies). */
@@ -52,7 +115,7 @@ int sbx__cg_detect_v2(struct sbx_cgroup_root *root, const char *prefix,
         root->n_hier = 1;
         root->version = 2;
         root->ops = &sbx__cg_v2_ops;
-        return 0;
+        return v2_relocate_if_shared(root, prefix, &mnts[i], ret_missing);
     }
     return -ENOENT;
 }
@@ -161,8 +224,14 @@ static bool v2_root_teardown(struct sbx_cgroup_root *root)
     struct sbx_cg_hier *hier = &root->hier[0];
     _cleanup_close_ int own_fd = -1, fd = -1;
 
+    _cleanup_free_ char *home_procs = NULL;
+
     if (!hier->made)
         return true;
+    if (root->v2_home && asprintf(&home_procs, "%s/cgroup.procs", root->v2_home) < 0) {
+        home_procs = NULL;
+        return false;
+    }
     if (sbx__cg_open(AT_FDCWD, hier->own, O_PATH | O_DIRECTORY, &own_fd) < 0 ||
         sbx__cg_open(AT_FDCWD, hier->dir, O_PATH | O_DIRECTORY, &fd) < 0)
         return false;
@@ -174,10 +243,21 @@ static bool v2_root_teardown(struct sbx_cgroup_root *root)
     /* Disabling in a parent fails while a child still enables the controller: inner first. */
     (void)v2_subtree(fd, "", '-', v2_mask(root));
     (void)v2_subtree(own_fd, "", '-', root->v2_enabled_own);
-    if (write_string_at(own_fd, "cgroup.procs", "0") < 0)
+    if (root->v2_home ? write_string_at(AT_FDCWD, home_procs, "0") < 0
+                      : write_string_at(own_fd, "cgroup.procs", "0") < 0)
         return false;
     root->v2_moved = false;
     return true;
+}
+
+/* After the instance directory is gone: <hierarchy root>/capsule, if this root made it and no
+ * other instance still builds under it. */
+static void v2_root_release(struct sbx_cgroup_root *root)
+{
+    if (root->v2_made_shared)
+        (void)sbx__cg_rmdir(root, AT_FDCWD, root->hier[0].own, now_usec());
+    free(root->v2_home);
+    root->v2_home = NULL;
 }
 
 static int v2_slot_setup(struct sbx_cgroup_root *root, size_t h, const char *slot_rel)
@@ -296,6 +376,7 @@ static int v2_kill(struct sbx_cgroup_leaf *leaf)
 const struct sbx_cg_ops sbx__cg_v2_ops = {
     .root_setup = v2_root_setup,
     .root_teardown = v2_root_teardown,
+    .root_release = v2_root_release,
     .slot_setup = v2_slot_setup,
     .leaf_setup = v2_leaf_setup,
     .leaf_limits = v2_leaf_limits,

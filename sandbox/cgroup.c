@@ -426,8 +426,12 @@ struct sbx_cgroup_root *sbx__cgroup_root_free(struct sbx_cgroup_root *root)
         if (remove && hier->made &&
             sbx__cg_open(AT_FDCWD, hier->own, O_PATH | O_DIRECTORY, &own_fd) >= 0)
             (void)sbx__cg_tree_remove(root, own_fd, root->instance);
-        free(hier->own);
-        free(hier->dir);
+    }
+    if (root->ops && root->ops->root_release)
+        root->ops->root_release(root);
+    for (size_t h = 0; h < root->n_hier; h++) {
+        free(root->hier[h].own);
+        free(root->hier[h].dir);
     }
     free(root->instance);
     free(root);

@@ -474,6 +474,50 @@ TEST(invalid_instance)
 
 /* ---- v2 ----------------------------------------------------------------------------------- */
 
+/* Started from a shell (or a unit without Delegate=): <own> holds other processes, so v2
+ * cannot enable controllers there. The tree goes under <root>/capsule, the daemon returns
+ * to <own> at the end, and nothing of <own> is written but its cgroup.procs. */
+TEST(v2_shared_own_cgroup_relocates)
+{
+    struct fake f;
+    struct sbx_cgroup_root *root = NULL;
+    char others[64];
+
+    fake_v2(&f, "cpuset cpu io memory pids\n");
+    snprintf(others, sizeof(others), "1\n%d\n%d\n", (int)getpid(), (int)getpid() + 1);
+    put(&f, V2_OWN "/cgroup.procs", others);
+    put(&f, "/sys/fs/cgroup/cgroup.controllers", "cpu memory pids\n");
+    ASSERT_OK(open_root(&f, &root, NULL));
+    assert_dir(&f, root, 0, "/sys/fs/cgroup/capsule/capsule-t");
+    ASSERT_STREQ(get_rel(&f, "/sys/fs/cgroup/capsule/capsule-t/daemon/cgroup.procs"), "0");
+    ASSERT_STREQ(get_rel(&f, "/sys/fs/cgroup/capsule/cgroup.subtree_control"),
+                 "+memory +pids +cpu");
+    ASSERT_STREQ(get_rel(&f, V2_OWN "/cgroup.subtree_control"), "");
+    ASSERT_FALSE(exists(f.dir, V2_INST));
+    put(&f, V2_OWN "/cgroup.procs", ""); /* a fake file keeps what follows a write */
+    root = sbx__cgroup_root_free(root);
+    ASSERT_STREQ(get_rel(&f, V2_OWN "/cgroup.procs"), "0");
+    ASSERT_FALSE(exists(f.dir, "/sys/fs/cgroup/capsule"));
+    fake_done(&f);
+}
+
+/* Alone in <own> (the shipped unit): the tree stays below it, whatever else lists there. */
+TEST(v2_alone_in_own_cgroup_stays)
+{
+    struct fake f;
+    struct sbx_cgroup_root *root = NULL;
+    char self[32];
+
+    fake_v2(&f, "cpuset cpu io memory pids\n");
+    snprintf(self, sizeof(self), "%d\n", (int)getpid());
+    put(&f, V2_OWN "/cgroup.procs", self);
+    ASSERT_OK(open_root(&f, &root, NULL));
+    assert_dir(&f, root, 0, V2_INST);
+    ASSERT_FALSE(exists(f.dir, "/sys/fs/cgroup/capsule"));
+    root = sbx__cgroup_root_free(root);
+    fake_done(&f);
+}
+
 TEST(v2_root_delegation)
 {
     struct fake f;
