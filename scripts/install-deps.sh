@@ -12,7 +12,7 @@ packages=(
     libmicrohttpd-dev libjansson-dev libseccomp-dev libcap-dev nettle-dev
     python3 nodejs default-jdk-headless gcc g++
     clang-format gnuplot-nox haproxy
-    python3-requests lintian  # tests: a real client for the 413 drain; the .deb's lint
+    python3-requests python3-yaml lintian  # tests: 413 drain client, cloud-init file, .deb lint
 )
 missing=()
 for p in "${packages[@]}"; do
