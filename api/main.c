@@ -48,6 +48,7 @@ static void drain(struct api_server *srv, struct eng_engine *eng, int sfd, uint6
     struct eng_stats st;
 
     api_server_set_draining(srv);
+    eng_drain(eng);
     for (;;) {
         struct pollfd p = {.fd = sfd, .events = POLLIN};
         usec_t now = now_usec();

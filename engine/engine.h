@@ -112,6 +112,10 @@ struct eng_engine *eng_free(struct eng_engine *eng);
  *  ("server shutting down"), running jobs are killed and answered -ECANCELED ("job
  *  cancelled: server shutting down"). eng_free() must still follow. */
 void eng_abort(struct eng_engine *eng);
+/** The drain has begun (no new jobs will be submitted; queued and running ones go on): idle
+ *  slots give up their warm boxes now, busy ones when their job ends, and no slot builds a new
+ *  one. Any thread. */
+void eng_drain(struct eng_engine *eng);
 /** Queues a job; takes ownership of req on success. -EAGAIN: queue full (503). -ESHUTDOWN:
  *  draining. */
 int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done, void *userdata);
