@@ -183,6 +183,13 @@ int main(int argc, char **argv)
         api_config_done(&cfg);
         return EXIT_FAILURE;
     }
+    if (eng_check_runtime_access(reg, &error) < 0) {
+        log_error("%s", error ? error : "a runtime package is not readable by the sandbox users");
+        free(error);
+        rt_registry_unref(reg);
+        api_config_done(&cfg);
+        return EXIT_FAILURE;
+    }
     eng_prepare_runtimes(&cfg.eng, reg, warn_runtime, NULL);
     struct sbx_config sc = {.n_slots = cfg.eng.max_concurrent_jobs,
                             .uid_base = cfg.eng.uid_min,

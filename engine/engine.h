@@ -134,6 +134,12 @@ struct sbx_error;
  *  which step failed. Call before eng_new (uses slot 0 directly). */
 int eng_self_test(const struct eng_config *cfg, struct sbx_context *ctx, struct sbx_error *reterr);
 
+/** Startup: every runtime's package directory (and the `compile` and `run` scripts its jobs
+ *  start with bash) must be readable by the sandbox users, or every job of it fails.
+ *  -EACCES with *ret_message (malloc'd, one line naming the runtime and path) for the first
+ *  that is not; missing files are the loader's business and pass. */
+int eng_check_runtime_access(const struct rt_registry *reg, char **ret_message);
+
 /** Runs each bundled package's `prepare` script once (startup, before workers exist); a
  *  failure only costs speed and is reported through warn. */
 void eng_prepare_runtimes(const struct eng_config *cfg, const struct rt_registry *reg,

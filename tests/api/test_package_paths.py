@@ -177,17 +177,12 @@ class PistonPackages(T.CapsuleTestCase):
 
 
 class UnusableLocation(T.CapsuleTestCase):
-    def test_inside_the_run_directory(self):
-        """The daemon mounts a private tmpfs on its run directory: a package directory under
-        it would vanish for the boxes. Startup says so in one line and exits 1."""
-        T.require_root()
+    def refused(self, env_update):
+        """Runs capsuled with the fixture environment plus env_update: it must exit 1 with one
+        line on stderr and nothing on stdout. Returns the line."""
         d = T.Daemon(runtimes="fixture", max_jobs=1)
-        run_base = tempfile.mkdtemp(prefix="capsule-rundir-")
-        self.addCleanup(shutil.rmtree, run_base, True)
-        inside = os.path.join(run_base, d.instance, "runtimes")
-        copy_fixtures(inside)
         env = d.env()
-        env.update({"RUNTIME_DIRECTORY": run_base, "CAPSULE_RUNTIMES_DIR": inside})
+        env.update(env_update)
         p = subprocess.run([T.CAPSULED], env=env, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         d.cleanup()
@@ -196,8 +191,39 @@ class UnusableLocation(T.CapsuleTestCase):
         self.assertEqual(p.stdout, b"")
         lines = err.strip().split("\n")
         self.assertEqual(len(lines), 1, err)
-        self.assertIn("CAPSULE_RUNTIMES_DIR", lines[0])
-        self.assertIn("run directory", lines[0])
+        return lines[0]
+
+    def test_inside_the_run_directory(self):
+        """The daemon mounts a private tmpfs on its run directory: a package directory under
+        it would vanish for the boxes. Startup says so in one line and exits 1."""
+        T.require_root()
+        run_base = tempfile.mkdtemp(prefix="capsule-rundir-")
+        self.addCleanup(shutil.rmtree, run_base, True)
+        instance = "capsule-pkgloc-%d" % os.getpid()
+        inside = os.path.join(run_base, instance, "runtimes")
+        copy_fixtures(inside)
+        line = self.refused({"RUNTIME_DIRECTORY": run_base, "CAPSULE_INSTANCE": instance,
+                             "CAPSULE_RUNTIMES_DIR": inside})
+        self.assertIn("CAPSULE_RUNTIMES_DIR", line)
+        self.assertIn("run directory", line)
+
+    def test_package_unreadable_by_the_sandbox_users(self):
+        """A package directory only its owner can enter (mode 0700) fails every job of it
+        (the box runs as a slot uid): refused at startup, naming the runtime and path."""
+        T.require_root()
+        where = tempfile.mkdtemp(prefix="capsule-pkgmode-")
+        self.addCleanup(shutil.rmtree, where, True)
+        os.chmod(where, 0o755)
+        runtimes = os.path.join(where, "runtimes")
+        copy_fixtures(runtimes)
+        pkg = os.path.join(runtimes, "shc", "1.0.0")
+        os.chmod(pkg, 0o700)
+        line = self.refused({"CAPSULE_RUNTIMES_DIR": runtimes})
+        self.assertIn("runtime shc: %s (mode 0700) is not readable by the sandbox users" % pkg, line)
+        os.chmod(pkg, 0o755)
+        os.chmod(os.path.join(pkg, "compile"), 0o700)
+        line = self.refused({"CAPSULE_RUNTIMES_DIR": runtimes})
+        self.assertIn("runtime shc: %s/compile (mode 0700)" % pkg, line)
 
 
 if __name__ == "__main__":
