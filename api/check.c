@@ -248,11 +248,15 @@ static void warn_runtime(void *userdata, const char *message)
 
 static void list_runtimes(struct audit *a, const struct rt_registry *reg)
 {
+    _cleanup_free_ char *why = NULL;
+
     for (size_t i = 0; i < rt_registry_count(reg); i++) {
         const struct rt_runtime *rt = rt_registry_get(reg, i);
-        line(a, "ok", "runtime %s %s%s (%s)", rt->language, rt->version,
-             rt->compiled ? " compiled" : "", rt->package_dir);
+        line(a, "ok", "runtime %s %s%s (%s, seen in boxes at %s)", rt->language, rt->version,
+             rt->compiled ? " compiled" : "", rt->package_dir, rt->box_dir);
     }
+    if (eng_check_runtime_access(reg, &why) < 0)
+        line(a, "FAIL", "%s", why ? why : "a runtime package is not readable by the sandbox users");
 }
 
 /* One package on its own, through a directory holding only a link to it, so one missing

@@ -467,6 +467,24 @@ static int set_run_dir(struct config_state *st)
     return 0;
 }
 
+/* The daemon mounts a private tmpfs on its run directory before the first box: a package
+ * directory below it would be hidden from every box. Anywhere else works (boxes bind each
+ * package at a fixed path). A directory that does not exist yet is left to the loader. */
+static int check_outside_run_dir(const char *dir, const char *run_dir, char **ret_reason)
+{
+    _cleanup_free_ char *real = dir ? realpath(dir, NULL) : NULL;
+    size_t n = strlen(run_dir);
+
+    if (!real || strncmp(real, run_dir, n) != 0 || (real[n] != '/' && real[n] != '\0'))
+        return 0;
+    return reason(ret_reason,
+                  "%s is inside the run directory %s, which capsuled covers with its own tmpfs "
+                  "(boxes would not see it)",
+                  dir, run_dir);
+}
+
+static int check_package_dirs(struct config_state *st, char **ret_error);
+
 static int fail(const char *name, char *why, char **ret_error)
 {
     int r;
@@ -507,7 +525,26 @@ static int load_all(struct config_state *st, char **ret_error)
     st->cfg.gid_max = (uint32_t)st->gid_max;
     if (st->cfg.rate_burst == 0)
         st->cfg.rate_burst = st->cfg.rate_limit;
-    return set_run_dir(st);
+    r = set_run_dir(st);
+    if (r < 0)
+        return r;
+    return check_package_dirs(st, ret_error);
+}
+
+static int check_package_dirs(struct config_state *st, char **ret_error)
+{
+    char *why = NULL;
+    int r;
+
+    r = check_outside_run_dir(st->cfg.runtimes_dir, st->cfg.eng.run_dir, &why);
+    if (r == -EINVAL)
+        return fail("CAPSULE_RUNTIMES_DIR", why, ret_error);
+    if (r < 0)
+        return r;
+    r = check_outside_run_dir(st->cfg.data_dir, st->cfg.eng.run_dir, &why);
+    if (r == -EINVAL)
+        return fail("PISTON_DATA_DIRECTORY", why, ret_error);
+    return r;
 }
 
 int api_config_load(api_getenv_fn getenv_fn, void *userdata, struct api_config *ret,

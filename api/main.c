@@ -48,6 +48,7 @@ static void drain(struct api_server *srv, struct eng_engine *eng, int sfd, uint6
     struct eng_stats st;
 
     api_server_set_draining(srv);
+    eng_drain(eng);
     for (;;) {
         struct pollfd p = {.fd = sfd, .events = POLLIN};
         usec_t now = now_usec();
@@ -179,6 +180,13 @@ int main(int argc, char **argv)
         else
             log_error("cannot load runtimes from %s: %s", cfg.runtimes_dir, strerror(-r));
         free(failed);
+        api_config_done(&cfg);
+        return EXIT_FAILURE;
+    }
+    if (eng_check_runtime_access(reg, &error) < 0) {
+        log_error("%s", error ? error : "a runtime package is not readable by the sandbox users");
+        free(error);
+        rt_registry_unref(reg);
         api_config_done(&cfg);
         return EXIT_FAILURE;
     }

@@ -39,8 +39,10 @@ struct api_conn {
     struct MHD_Connection *connection;
     struct api_routes *routes;
     struct strbuf body;
-    bool too_large;            /* Content-Length over the cap: 413 before reading */
-    bool body_too_large;       /* a chunked body went over the cap */
+    bool too_large;            /* Content-Length over the cap */
+    bool body_too_large;       /* over the cap: read and dropped, 413 when it ends */
+    uint64_t body_read;        /* bytes of body seen, kept or dropped */
+    usec_t refused_at;         /* when body_too_large was set: the drain's clock */
     bool discard_body;         /* refused from the headers (401): the body is read and dropped */
     bool suspended;            /* waiting for the engine */
     bool exempt;               /* /health and /metrics: no authentication, no rate limit */

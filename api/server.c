@@ -10,12 +10,22 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "macro.h"
 #include "route.h"
 #include "strbuf.h"
+#include "time-util.h"
+
+/* A refused body is still read (and dropped), so that a client which sends all of it before
+ * reading the answer (Python's http.client, urllib, requests; Node's fetch) gets the 413
+ * instead of EPIPE or a reset: closing with unread data makes the kernel send RST. The reading
+ * is bounded, as in the lingering close of mature servers: up to this much past the cap and
+ * for this long; past either the 413 is queued at once and MHD closes the connection. */
+#define DRAIN_MAX_EXTRA (UINT64_C(64) << 20)
+#define DRAIN_MAX_USEC (10 * USEC_PER_SEC)
 
 struct api_server {
     struct MHD_Daemon *mhd;
@@ -72,17 +82,33 @@ static struct api_conn *conn_new(struct MHD_Connection *connection, struct api_s
     c->connection = connection;
     c->routes = &srv->routes;
     c->body.cap = srv->max_body_size;
-    /* Content-Length over the limit: answered before reading (MHD then closes). */
+    /* Content-Length over the limit: the body is drained and the 413 sent when it ends,
+     * unless the client waits for "100 Continue" (it then sends nothing and reads the 413
+     * at once) or announces more than the drain would read (answered before reading; MHD
+     * closes after it). */
     cl = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (errno == 0 && *end == '\0' && n > srv->max_body_size)
-            c->too_large = true;
+        if (errno == 0 && *end == '\0' && n > srv->max_body_size) {
+            const char *expect =
+                MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+            c->too_large = (expect && strcasecmp(expect, "100-continue") == 0) ||
+                           n - srv->max_body_size > DRAIN_MAX_EXTRA;
+            c->body_too_large = !c->too_large;
+            c->refused_at = now_usec();
+        }
     }
     api_conn_begin(c, url, method);
     return c;
+}
+
+/* A refused body read past the drain's bounds. */
+static bool drain_exhausted(const struct api_server *srv, const struct api_conn *c)
+{
+    return c->body_read > srv->max_body_size + DRAIN_MAX_EXTRA ||
+           now_usec() - c->refused_at > DRAIN_MAX_USEC;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
@@ -103,14 +129,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        /* a chunked body past the cap: nothing more is kept, the 413 goes out at the end;
-         * a refused client's body (401) is read and dropped the same way */
+        /* a body past the cap: nothing more is kept, the 413 goes out at the end; a refused
+         * client's body (401) is read and dropped the same way, within the same bounds */
+        c->body_read += *upload_data_size;
         if (!c->body_too_large && !c->discard_body &&
             strbuf_append(&c->body, upload_data, *upload_data_size) < 0)
             return MHD_NO;
-        if (c->body.truncated)
+        if (c->body.truncated && !c->body_too_large) {
             c->body_too_large = true;
+            c->refused_at = now_usec();
+        }
         *upload_data_size = 0;
+        if (c->discard_body && !c->refused_at)
+            c->refused_at = now_usec();
+        if ((c->body_too_large || c->discard_body) && drain_exhausted(srv, c))
+            return c->body_too_large ? api_reply_too_large(c) : MHD_NO;
         return MHD_YES;
     }
     return api_dispatch(c, url, method);

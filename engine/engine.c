@@ -39,6 +39,7 @@ struct worker {
     bool idle;            /* on the idle stack */
     struct worker *below; /* next on the idle stack */
     char *warm_package;   /* package_dir the slot's warm box is built for, or NULL */
+    bool warm_released;   /* the drain took the warm box away (done once) */
 };
 
 struct eng_engine {
@@ -48,6 +49,7 @@ struct eng_engine {
     size_t queued;
     struct worker *idle_top; /* most recently idle worker */
     bool stopping;
+    bool draining; /* no new jobs will come: idle slots give their warm boxes back */
     unsigned running;
     struct worker *workers;
     unsigned n_workers;
@@ -96,6 +98,18 @@ static struct job *next_job(struct worker *w)
         }
         if (eng->stopping)
             break;
+        if (eng->draining && !w->warm_released) {
+            /* Its processes and descriptors would wait for a job that will never come. The
+             * slot is this thread's: drop the lock while the box is reaped. */
+            w->warm_released = true;
+            free(w->warm_package);
+            w->warm_package = NULL;
+            pthread_mutex_unlock(&eng->lock);
+            sbx_slot_discard(w->slot);
+            (void)sbx_slot_quiesce(w->slot);
+            pthread_mutex_lock(&eng->lock);
+            continue;
+        }
         if (!w->idle) {
             w->idle = true;
             w->below = eng->idle_top;
@@ -141,7 +155,7 @@ static void worker_recycle(struct worker *w, const struct rt_runtime *rt)
 
     eng__slot_clean(&w->box, &eng->cfg);
     pthread_mutex_lock(&eng->lock);
-    waiting = eng->head != NULL || eng->stopping;
+    waiting = eng->head != NULL || eng->stopping || eng->draining;
     pthread_mutex_unlock(&eng->lock);
     if (waiting || eng__slot_prepare(&w->box, &eng->cfg, rt) < 0)
         return;
@@ -259,6 +273,15 @@ static void stop_queue(struct eng_engine *eng)
         free(job);
         job = next;
     }
+}
+
+void eng_drain(struct eng_engine *eng)
+{
+    pthread_mutex_lock(&eng->lock);
+    eng->draining = true;
+    for (unsigned i = 0; i < eng->n_workers; i++)
+        pthread_cond_signal(&eng->workers[i].wake);
+    pthread_mutex_unlock(&eng->lock);
 }
 
 void eng_abort(struct eng_engine *eng)

@@ -112,6 +112,10 @@ struct eng_engine *eng_free(struct eng_engine *eng);
  *  ("server shutting down"), running jobs are killed and answered -ECANCELED ("job
  *  cancelled: server shutting down"). eng_free() must still follow. */
 void eng_abort(struct eng_engine *eng);
+/** The drain has begun (no new jobs will be submitted; queued and running ones go on): idle
+ *  slots give up their warm boxes now, busy ones when their job ends, and no slot builds a new
+ *  one. Any thread. */
+void eng_drain(struct eng_engine *eng);
 /** Queues a job; takes ownership of req on success. -EAGAIN: queue full (503). -ESHUTDOWN:
  *  draining. */
 int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done, void *userdata);
@@ -129,6 +133,12 @@ struct sbx_error;
 /** Runs `/bin/sh -c 'exit 0'` in a real box on slot 0 (startup check). -errno, reterr says
  *  which step failed. Call before eng_new (uses slot 0 directly). */
 int eng_self_test(const struct eng_config *cfg, struct sbx_context *ctx, struct sbx_error *reterr);
+
+/** Startup: every runtime's package directory (and the `compile` and `run` scripts its jobs
+ *  start with bash) must be readable by the sandbox users, or every job of it fails.
+ *  -EACCES with *ret_message (malloc'd, one line naming the runtime and path) for the first
+ *  that is not; missing files are the loader's business and pass. */
+int eng_check_runtime_access(const struct rt_registry *reg, char **ret_message);
 
 /** Runs each bundled package's `prepare` script once (startup, before workers exist); a
  *  failure only costs speed and is reported through warn. */

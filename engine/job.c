@@ -76,7 +76,7 @@ static char **build_argv(const struct rt_runtime *rt, const char *script, const 
     if (!argv)
         return NULL;
     argv[0] = strdup("/bin/bash");
-    if (asprintf(&argv[1], "%s/%s", rt->package_dir, script) < 0)
+    if (asprintf(&argv[1], "%s/%s", rt->box_dir, script) < 0)
         argv[1] = NULL;
     if (!argv[0] || !argv[1]) {
         strv_free(argv);
@@ -129,6 +129,7 @@ static int run_stage(struct sbx_slot *slot, const struct eng_request *req, char 
         .argv = (const char *const *)argv,
         .envp = (const char *const *)envp,
         .package_dir = req->runtime->package_dir,
+        .package_box_dir = req->runtime->box_dir,
         .stdin_fd = stdin_fd,
         .wall_limit_ms = positive(in->limits->timeout_ms),
         .cpu_limit_ms = positive(in->limits->cpu_time_ms),
@@ -342,5 +343,6 @@ int eng__slot_prepare(struct eng_box *box, const struct eng_config *cfg,
 
     if (!box->mounted)
         return -ENOENT;
-    return sbx_slot_prepare(box->slot, rt->package_dir, has_prepared ? prepared : NULL, NULL);
+    return sbx_slot_prepare(box->slot, rt->package_dir, rt->box_dir, has_prepared ? prepared : NULL,
+                            NULL);
 }

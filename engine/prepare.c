@@ -103,3 +103,46 @@ void eng_prepare_runtimes(const struct eng_config *cfg, const struct rt_registry
         }
     }
 }
+
+/* Box programs run as a slot uid that owns nothing on the host and is in no group of it: only
+ * the "other" permission bits let them in (ACLs naming every slot uid aside). */
+static int readable_by_slots(const char *path, bool dir, mode_t *ret_mode)
+{
+    mode_t need = dir ? S_IROTH | S_IXOTH : S_IROTH;
+    struct stat st;
+
+    if (stat(path, &st) < 0)
+        return -errno;
+    *ret_mode = st.st_mode & 07777;
+    return (st.st_mode & need) == need ? 0 : -EACCES;
+}
+
+int eng_check_runtime_access(const struct rt_registry *reg, char **ret_message)
+{
+    for (size_t i = 0; i < rt_registry_count(reg); i++) {
+        const struct rt_runtime *rt = rt_registry_get(reg, i);
+        const char *scripts[] = {rt->compiled ? "compile" : NULL, rt->run_argv ? NULL : "run"};
+        char path[4096];
+        mode_t mode = 0;
+        int r;
+
+        snprintf(path, sizeof(path), "%s", rt->package_dir);
+        r = readable_by_slots(path, true, &mode);
+        for (size_t k = 0; r >= 0 && k < ARRAY_SIZE(scripts); k++) {
+            if (!scripts[k])
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", rt->package_dir, scripts[k]);
+            r = readable_by_slots(path, false, &mode);
+        }
+        if (r == -EACCES) {
+            if (asprintf(ret_message,
+                         "runtime %s: %s (mode %04o) is not readable by the sandbox users, so "
+                         "its jobs cannot start: other users need r-x on the package directory "
+                         "and r on its scripts",
+                         rt->language, path, (unsigned)mode) < 0)
+                *ret_message = NULL;
+            return r;
+        }
+    }
+    return 0;
+}

@@ -39,12 +39,20 @@ struct rt_runtime {
     struct rt_semver semver;
     char **aliases;     /* NULL-terminated, possibly empty */
     char *package_name; /* value of the "runtime" key when from a `provides` list, else NULL */
-    char *package_dir;  /* absolute path of the package directory */
+    char *package_dir;  /* absolute (canonical) host path of the package directory */
+    char *box_dir;      /* where boxes see it: RT_BOX_PACKAGES_DIR/<language>/<version> */
     bool compiled;      /* package has a `compile` script */
     char **env;         /* NULL-terminated "KEY=VALUE" list from environment/.env */
     char **run_argv;    /* `run.argv` template (tokens "$@", "${@:2}"), or NULL: bash `run` */
     int64_t limit_overrides[RT_LIMIT_COUNT]; /* from metadata; 0 = not set */
 };
+
+/* Every package appears in its boxes at <this>/<language>/<version> (as its metadata file
+ * names them), wherever it lives on the host: Piston installs packages there (its data
+ * directory defaults to /piston) and builds them with that path as their prefix, and a fixed
+ * path shows a job nothing of the host's layout. Values of the package environment naming the
+ * host directory are rewritten to it. */
+#define RT_BOX_PACKAGES_DIR "/piston/packages"
 
 struct rt_registry;
 

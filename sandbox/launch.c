@@ -77,8 +77,8 @@ struct sbx_box {
     int job_fd;                                    /* our end of the job socket */
     int stdout_fd, stderr_fd, status_fd, error_fd; /* read ends */
     struct sbx_cgroup_leaf *leaf;
-    struct sbx_mount_plan plan;       /* kept to name a failing mount op */
-    char *package_dir, *prepared_dir; /* what the plan binds beyond the slot template */
+    struct sbx_mount_plan plan;                         /* kept to name a failing mount op */
+    char *package_dir, *package_box_dir, *prepared_dir; /* binds beyond the slot template */
 };
 
 static void box_close_fds(struct sbx_box *b)
@@ -107,6 +107,7 @@ static int box_reap(struct sbx_box *b)
     r = sbx__cgroup_leaf_destroy(b->leaf);
     sbx__mount_plan_done(&b->plan);
     free(b->package_dir);
+    free(b->package_box_dir);
     free(b->prepared_dir);
     free(b);
     return r;
@@ -156,22 +157,25 @@ void sbx__slot_release(struct sbx_slot *slot)
     (void)sbx_slot_quiesce(slot);
 }
 
-static bool under_bound_dir(const struct sbx_mount_plan *plan, const char *root, const char *path)
+/* The package's box path must be a plain absolute path outside what the slot template
+ * mounts (a bind under /tmp or /usr would land in, or under, another mount). */
+static bool valid_box_dir(const struct sbx_mount_plan *plan, const char *root, const char *path)
 {
     size_t rlen = strlen(root);
 
+    if (path[0] != '/' || strstr(path, "/../") || strstr(path, "/./") || strstr(path, "//"))
+        return false;
     for (size_t i = 0; i < plan->n; i++) {
         const char *box = plan->ops[i].dst + rlen;
         size_t n = strlen(box);
-        if (plan->ops[i].kind == SBX_MOUNT_BIND_RO && strncmp(path, box, n) == 0 &&
-            (path[n] == '/' || path[n] == '\0'))
-            return true;
+        if (strncmp(path, box, n) == 0 && (path[n] == '/' || path[n] == '\0'))
+            return false;
     }
-    return false;
+    return true;
 }
 
-static int plan_for(struct sbx_slot *slot, const char *package_dir, const char *prepared_dir,
-                    struct sbx_mount_plan *ret)
+static int plan_for(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
+                    const char *prepared_dir, struct sbx_mount_plan *ret)
 {
     const char *root = slot->ctx->box_root;
     struct sbx_mount_plan plan;
@@ -180,12 +184,16 @@ static int plan_for(struct sbx_slot *slot, const char *package_dir, const char *
     r = sbx__mount_plan_copy(&slot->plan, &plan);
     if (r < 0)
         return r;
-    /* The package directory appears at its host path; its parents are empty directories of
-     * the box root, so a package under /root/src shows nothing else of /root. */
-    if (package_dir && !under_bound_dir(&plan, root, package_dir)) {
-        r = sbx__mount_plan_add_parents(&plan, root, package_dir);
+    /* The package directory appears at its box path, not its host path: wherever it lives
+     * (under /tmp, which the box has its own of, under /etc or /dev, which the box builds
+     * itself, under a private home) it is reachable, and `/` tells nothing of the host. Its
+     * parents are empty directories of the box root. */
+    if (package_dir) {
+        r = package_box_dir && valid_box_dir(&plan, root, package_box_dir) ? 0 : -EINVAL;
         if (r >= 0)
-            r = sbx__mount_plan_add(&plan, SBX_MOUNT_BIND_RO, package_dir, root, package_dir);
+            r = sbx__mount_plan_add_parents(&plan, root, package_box_dir);
+        if (r >= 0)
+            r = sbx__mount_plan_add(&plan, SBX_MOUNT_BIND_RO, package_dir, root, package_box_dir);
         if (r < 0) {
             sbx__mount_plan_done(&plan);
             return r;
@@ -241,9 +249,11 @@ static bool same_str(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-static bool box_fits(const struct sbx_box *b, const char *package_dir, const char *prepared_dir)
+static bool box_fits(const struct sbx_box *b, const char *package_dir, const char *package_box_dir,
+                     const char *prepared_dir)
 {
-    return same_str(b->package_dir, package_dir) && same_str(b->prepared_dir, prepared_dir);
+    return same_str(b->package_dir, package_dir) && same_str(b->package_box_dir, package_box_dir) &&
+           same_str(b->prepared_dir, prepared_dir);
 }
 
 static int strdup_or_null(const char *s, char **ret)
@@ -254,8 +264,8 @@ static int strdup_or_null(const char *s, char **ret)
 
 /* Pipes (read ends ours, non-blocking: the monitor reads only when epoll says so), the job
  * socket, the leaf (limits come with the job), then the supervisor. */
-static int box_build(struct sbx_slot *slot, const char *package_dir, const char *prepared_dir,
-                     struct sbx_box **ret, struct sbx_error *reterr)
+static int box_build(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
+                     const char *prepared_dir, struct sbx_box **ret, struct sbx_error *reterr)
 {
     struct sbx_box *b = calloc(1, sizeof(*b));
     int pipes[4][2], sock[2] = {-1, -1}, r;
@@ -274,9 +284,11 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
                           .error_fd = -1};
     r = strdup_or_null(package_dir, &b->package_dir);
     if (r >= 0)
+        r = strdup_or_null(package_box_dir, &b->package_box_dir);
+    if (r >= 0)
         r = strdup_or_null(prepared_dir, &b->prepared_dir);
     if (r >= 0)
-        r = plan_for(slot, package_dir, prepared_dir, &b->plan);
+        r = plan_for(slot, package_dir, package_box_dir, prepared_dir, &b->plan);
     if (r < 0) {
         set_error(reterr, "plan", r, NULL);
         goto fail;
@@ -337,8 +349,8 @@ fail:
     return r;
 }
 
-int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char *prepared_dir,
-                     struct sbx_error *reterr)
+int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
+                     const char *prepared_dir, struct sbx_error *reterr)
 {
     int r;
 
@@ -346,10 +358,10 @@ int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char 
         set_error(reterr, "aborted", -ECANCELED, NULL);
         return -ECANCELED;
     }
-    if (slot->warm && box_fits(slot->warm, package_dir, prepared_dir))
+    if (slot->warm && box_fits(slot->warm, package_dir, package_box_dir, prepared_dir))
         return 0;
     sbx_slot_discard(slot);
-    r = box_build(slot, package_dir, prepared_dir, &slot->warm, reterr);
+    r = box_build(slot, package_dir, package_box_dir, prepared_dir, &slot->warm, reterr);
     if (r < 0)
         slot->warm = NULL;
     return r;
@@ -484,7 +496,8 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
     if (r < 0 && r != -EPIPE && r != -ECONNRESET)
         return r;
     if (spec->next_stage_follows)
-        (void)sbx_slot_prepare(slot, spec->package_dir, spec->prepared_dir, NULL);
+        (void)sbx_slot_prepare(slot, spec->package_dir, spec->package_box_dir, spec->prepared_dir,
+                               NULL);
     mon.stdout_fd = TAKE_FD(b->stdout_fd);
     mon.stderr_fd = TAKE_FD(b->stderr_fd);
     mon.status_fd = TAKE_FD(b->status_fd);
@@ -519,12 +532,13 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
         return -ECANCELED;
     }
     b = TAKE_PTR(slot->warm);
-    if (b && !box_fits(b, spec->package_dir, spec->prepared_dir)) {
+    if (b && !box_fits(b, spec->package_dir, spec->package_box_dir, spec->prepared_dir)) {
         (void)slot_retire(slot, b);
         b = NULL;
     }
     if (!b) {
-        r = box_build(slot, spec->package_dir, spec->prepared_dir, &b, reterr);
+        r = box_build(slot, spec->package_dir, spec->package_box_dir, spec->prepared_dir, &b,
+                      reterr);
         if (r < 0)
             return r;
     }

@@ -65,12 +65,12 @@ const char *sbx_slot_dir(const struct sbx_slot *slot);
  *  thread's; without this each box would copy every slot's tmpfs mount too. */
 int sbx_slot_enter_thread(struct sbx_slot *slot);
 /** Builds the slot's next box ahead of its job (supervisor in its namespaces, root built,
- *  leaf cgroups made), for a spec with this package_dir and prepared_dir; the next sbx_run
- *  with the same two takes it and pays only for the program. A no-op when such a box waits
- *  already. Call from the thread that calls sbx_run (the box dies with it). Failure costs
+ *  leaf cgroups made), for a spec with these package_dir, package_box_dir and prepared_dir;
+ *  the next sbx_run with the same three takes it and pays only for the program. A no-op when such a
+ * box waits already. Call from the thread that calls sbx_run (the box dies with it). Failure costs
  *  nothing but speed: sbx_run builds the box itself. */
-int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char *prepared_dir,
-                     struct sbx_error *reterr);
+int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
+                     const char *prepared_dir, struct sbx_error *reterr);
 /** Drops the warm box, if any (e.g. the job directories were replaced). */
 void sbx_slot_discard(struct sbx_slot *slot);
 /** Waits until every box of the slot whose stage is over is gone: processes dead and reaped,
@@ -79,9 +79,11 @@ void sbx_slot_discard(struct sbx_slot *slot);
 int sbx_slot_quiesce(struct sbx_slot *slot);
 
 struct sbx_spec {
-    const char *const *argv;  /* argv[0] is an absolute path inside the box */
-    const char *const *envp;  /* complete environment of the program */
-    const char *package_dir;  /* host directory bound read-only at the same path, or NULL */
+    const char *const *argv; /* argv[0] is an absolute path inside the box */
+    const char *const *envp; /* complete environment of the program */
+    const char *package_dir; /* host directory bound read-only at package_box_dir, or NULL */
+    /* absolute path in the box, outside the slot template's mounts (-EINVAL otherwise) */
+    const char *package_box_dir;
     const char *prepared_dir; /* host directory bound read-only at SBX_PREPARED_PATH, or NULL */
     int stdin_fd;             /* read end given to the program as fd 0 (e.g. sealed memfd) */
     uint64_t wall_limit_ms;   /* 0 = unlimited */

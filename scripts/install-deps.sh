@@ -12,6 +12,7 @@ packages=(
     libmicrohttpd-dev libjansson-dev libseccomp-dev libcap-dev nettle-dev
     python3 nodejs default-jdk-headless gcc g++
     clang-format gnuplot-nox haproxy
+    python3-requests python3-yaml lintian  # tests: 413 drain client, cloud-init file, .deb lint
     # the live cgroup v2 lane (tests/v2vm): QEMU with its virtiofsd, the target images'
     # kernel (Debian's cloud kernel, pure cgroup v2) and a static busybox for the guest init
     qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio

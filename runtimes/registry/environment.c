@@ -11,6 +11,7 @@
 
 #include "fd-util.h"
 #include "internal.h"
+#include "strbuf.h"
 
 /* Bash's own bookkeeping, not the package's (Piston drops the same names). */
 static const char *const env_excluded[] = {"PWD", "OLDPWD", "_", "SHLVL"};
@@ -134,4 +135,49 @@ int rt__env_load(const char *pkgdir, char ***ret, char **reterr)
         return *ret ? 0 : -ENOMEM;
     }
     return env_evaluate(pkgdir, ret, reterr);
+}
+
+/* Rewrites every occurrence of `from` that ends a path component (followed by '/', ':', a space
+ * or the end) in the value of each entry to `to`. Returns -ENOMEM (entries already rewritten
+ * stay rewritten). */
+static int env_entry_relocate(char **entry, const char *from, const char *to)
+{
+    _cleanup_(strbuf_done) struct strbuf out = {0};
+    size_t from_len = strlen(from);
+    const char *eq = strchr(*entry, '='), *p, *hit;
+    bool changed = false;
+
+    if (!eq)
+        return 0;
+    if (strbuf_append(&out, *entry, (size_t)(eq + 1 - *entry)) < 0)
+        return -ENOMEM;
+    for (p = eq + 1; (hit = strstr(p, from)); p = hit + from_len) {
+        char next = hit[from_len];
+        bool boundary = next == '\0' || next == '/' || next == ':' || next == ' ';
+        if (strbuf_append(&out, p, (size_t)(hit - p)) < 0 ||
+            strbuf_append(&out, boundary ? to : from, strlen(boundary ? to : from)) < 0)
+            return -ENOMEM;
+        changed |= boundary;
+    }
+    if (!changed)
+        return 0;
+    if (strbuf_append(&out, p, strlen(p)) < 0)
+        return -ENOMEM;
+    free(*entry);
+    *entry = strbuf_steal(&out, NULL);
+    return *entry ? 0 : -ENOMEM;
+}
+
+int rt__env_relocate(char **env, const char *from, const char *to)
+{
+    int r;
+
+    if (strcmp(from, to) == 0)
+        return 0;
+    for (char **e = env; e && *e; e++) {
+        r = env_entry_relocate(e, from, to);
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }

@@ -99,6 +99,9 @@ int rt__env_parse_dotenv(const char *text, size_t len, char ***ret);
  *  an empty environment; no `environment` file gives an empty list. -EBADMSG when the
  *  evaluation fails (*reterr says why), -ENOMEM. */
 int rt__env_load(const char *pkgdir, char ***ret, char **reterr);
+/** Rewrites the host package directory `from` to `to` (its box path) in every value, where
+ *  it ends a path component. -ENOMEM. */
+int rt__env_relocate(char **env, const char *from, const char *to);
 /** Runs an executable `version` script if the package has one. 0 with *ret = NULL when there
  *  is none; -ENOEXEC (*reterr says why) when it fails or prints no valid version. */
 int rt__version_probe(const char *pkgdir, char *const *env, char **ret, char **reterr);

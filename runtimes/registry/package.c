@@ -69,6 +69,7 @@ static void check_build_platform(struct rt__loader *ld, const char *dir, const c
 struct pkg_ctx {
     const struct rt__package *pkg;
     const char *dir;
+    const char *box_dir;
     char *const *env;
     char *const *run_argv; /* NULL: none */
     bool compiled;
@@ -86,11 +87,12 @@ static int add_runtime(struct rt__loader *ld, const struct pkg_ctx *c, const cha
     rt.aliases = rt__strv_copy(aliases);
     rt.package_name = provided ? strdup(c->pkg->language) : NULL;
     rt.package_dir = strdup(c->dir);
+    rt.box_dir = strdup(c->box_dir);
     rt.env = rt__strv_copy(c->env);
     rt.run_argv = c->run_argv ? rt__strv_copy(c->run_argv) : NULL;
     r = rt__semver_copy(&c->pkg->semver, &rt.semver);
     if (r < 0 || !rt.language || !rt.version || !rt.aliases || (provided && !rt.package_name) ||
-        !rt.package_dir || !rt.env || (c->run_argv && !rt.run_argv)) {
+        !rt.package_dir || !rt.box_dir || !rt.env || (c->run_argv && !rt.run_argv)) {
         rt__runtime_done(&rt);
         return -ENOMEM;
     }
@@ -173,18 +175,48 @@ static int probe_version(struct rt__loader *ld, struct rt__package *pkg, const c
     return 0;
 }
 
+/* A language or version becomes one path component of the box path. */
+static bool is_path_component(const char *s)
+{
+    return s[0] != '\0' && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 && !strchr(s, '/');
+}
+
+/* RT_BOX_PACKAGES_DIR/<language>/<version>, from the metadata before any version probe (the
+ * names Piston installed and built the package under). -EINVAL: not usable as a path. */
+static int box_dir_of(const struct rt__package *pkg, char **ret)
+{
+    if (!is_path_component(pkg->language) || !is_path_component(pkg->version))
+        return -EINVAL;
+    if (asprintf(ret, RT_BOX_PACKAGES_DIR "/%s/%s", pkg->language, pkg->version) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* The environment was evaluated (or cached by Piston) on the host, so values naming the
+ * package directory ($PWD in `environment`, Piston's install path in `.env`) name the host
+ * path: boxes see the package at box_dir. */
+static int relocate_env(char **env, const char *path, const char *dir, const char *box_dir)
+{
+    int r = rt__env_relocate(env, dir, box_dir);
+
+    if (r >= 0 && path[0] == '/' && strcmp(path, dir) != 0)
+        r = rt__env_relocate(env, path, box_dir);
+    return r;
+}
+
 int rt__package_load(struct rt__loader *ld, const char *path, const char *name,
                      enum rt__source source)
 {
     _cleanup_(rt__package_freep) struct rt__package *pkg = NULL;
     _cleanup_(rt__strv_freep) char **env = NULL;
     _cleanup_(rt__strv_freep) char **run_argv = NULL;
-    _cleanup_free_ char *dir = NULL, *text = NULL, *err = NULL;
+    _cleanup_free_ char *dir = NULL, *text = NULL, *err = NULL, *box_dir = NULL;
     const char *file = NULL;
     size_t len;
     int r;
 
-    /* The sandbox mounts the package at this same path, so it must be the canonical one. */
+    /* The sandbox binds the package from this path: the canonical one, so a symlink swapped
+     * later cannot redirect a box. */
     dir = realpath(path, NULL);
     if (!dir) {
         r = -errno;
@@ -208,6 +240,14 @@ int rt__package_load(struct rt__loader *ld, const char *path, const char *name,
         rt__warn(ld, "%s: skipping package: %s: %s", dir, file, err);
         return 0;
     }
+    r = box_dir_of(pkg, &box_dir);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0) {
+        rt__warn(ld, "%s: skipping package: language or version is not a valid directory name",
+                 dir);
+        return 0;
+    }
     if (source == RT__SOURCE_INSTALLED && pkg->build_platform)
         check_build_platform(ld, dir, pkg->build_platform);
     r = rt__env_load(dir, &env, &err);
@@ -222,6 +262,9 @@ int rt__package_load(struct rt__loader *ld, const char *path, const char *name,
         if (r < 0)
             return r;
     }
+    r = relocate_env(env, path, dir, box_dir); /* after the probe, which runs on the host */
+    if (r < 0)
+        return r;
     const char *argv_err = "?";
     r = rt__run_argv_load(dir, &run_argv, &argv_err);
     if (r == -ENOMEM)
@@ -230,6 +273,7 @@ int rt__package_load(struct rt__loader *ld, const char *path, const char *name,
         rt__warn(ld, "%s: run.argv ignored (jobs run `run` with bash): %s", dir, argv_err);
     struct pkg_ctx c = {.pkg = pkg,
                         .dir = dir,
+                        .box_dir = box_dir,
                         .env = env,
                         .run_argv = run_argv,
                         .compiled = rt__has_file(dir, "compile")};

@@ -52,6 +52,7 @@ void rt__runtime_done(struct rt_runtime *rt)
     rt__strv_free(rt->aliases);
     free(rt->package_name);
     free(rt->package_dir);
+    free(rt->box_dir);
     rt__strv_free(rt->env);
     rt__strv_free(rt->run_argv);
     *rt = (struct rt_runtime){0};

@@ -540,15 +540,14 @@ def package_env(pkgdir):
 def real_runtimes_dir(workdir):
     """The real runtimes dir if every bundled toolchain is installed; otherwise a copy holding
     only the packages whose toolchain exists (a missing toolchain stops startup). The copy goes
-    under `workdir` (not /tmp: the box mounts its own /tmp)."""
+    under `workdir` (by default beside the daemon binary)."""
     pkgs = find_packages(REAL_RUNTIMES)
     missing = [d for d, m in pkgs
                if not all(os.access(b, os.X_OK) for b in PACKAGE_TOOLCHAIN.get(m.get("language"), []))
                or (TEST_LANGS and not set(PACKAGE_LANGS.get(m.get("language"), [])) & set(TEST_LANGS))]
     if not missing:
         return REAL_RUNTIMES
-    # not under /tmp: the box mounts the package directory at its host path, /tmp is its own
-    if workdir is None or workdir.startswith("/tmp"):
+    if workdir is None:
         workdir = os.path.dirname(os.path.abspath(CAPSULED))
     dst = tempfile.mkdtemp(prefix="capsule-test-runtimes-", dir=workdir)
     for d, m in pkgs:

@@ -3,7 +3,8 @@
 cpack through packaging/build-deb.sh): its control data (Depends, conffiles, maintainer
 scripts), its files (daemon, unit, /etc/default/capsuled, runtimes, bench), the unit's key
 lines, the env file listing every setting, the daemon's compiled-in runtimes directory, the
-guard against packaging a source-tree build, and the Docker and cloud-init files."""
+guard against packaging a source-tree build, the Docker and cloud-init files, and lintian:
+no errors, only the warnings the README states."""
 
 import os
 import re
@@ -153,6 +154,21 @@ class PackageTest(unittest.TestCase):
         # every line is a comment or a systemd-parsable assignment
         for line in text.splitlines():
             self.assertTrue(line == "" or line.startswith("#") or re.match(r"^[A-Z_]+=", line), line)
+
+    def test_lintian_clean_of_errors(self):
+        """lintian (Debian's package checker, which image pipelines run) reports no error; the
+        warnings it may report are the ones the README states as kept, with their reasons."""
+        if not shutil.which("lintian"):
+            self.skipTest("lintian missing (scripts/install-deps.sh installs it)")
+        p = run(["lintian", "--tag-display-limit", "0", self.deb])
+        tags = [l for l in p.stdout.splitlines() if re.match(r"^[EWIPX]: capsule-engine", l)]
+        errors = [l for l in tags if l.startswith("E:")]
+        self.assertEqual(errors, [], p.stdout + p.stderr)
+        warnings = {l.split()[2] for l in tags if l.startswith("W:")}
+        with open(os.path.join(T.SOURCE_DIR, "README.md")) as f:
+            readme = f.read()
+        self.assertEqual({w for w in warnings if "`%s`" % w not in readme}, set(),
+                         "lintian warnings the README does not state:\n" + p.stdout)
 
     def test_refuses_source_tree_build(self):
         p = run(["cmake", "-S", T.SOURCE_DIR, "-B", self.build,

@@ -351,9 +351,9 @@ TEST(warm_box_serves_the_next_run)
     for (int i = 0; i < 3; i++) {
         struct sbx_spec spec = {0};
         struct sbx_result res = {0};
-        ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, &e));
+        ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
         ASSERT_NOT_NULL(slot->warm);
-        ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, &e)); /* no-op: it fits */
+        ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e)); /* no-op: it fits */
         run_sh("echo $$; ls -A /tmp; touch /tmp/x; sleep 100 </dev/null >/dev/null 2>&1 &", &spec,
                &res);
         ASSERT_NULL(slot->warm); /* taken */
@@ -383,16 +383,65 @@ TEST(warm_box_for_another_package_is_replaced)
     chmod(b, 0755);
     snprintf(cmd, sizeof(cmd), "touch %s/in-a %s/in-b", a, b);
     ASSERT_EQ(system(cmd), 0);
-    ASSERT_OK(sbx_slot_prepare(slot, a, NULL, &e));
+    ASSERT_OK(sbx_slot_prepare(slot, a, "/opt/pkg", NULL, &e));
     spec.package_dir = b;
-    snprintf(cmd, sizeof(cmd), "ls %s %s 2>&1", b, a);
-    run_sh(cmd, &spec, &res);
+    spec.package_box_dir = "/opt/pkg";
+    run_sh("ls /opt/pkg 2>&1", &spec, &res);
     ASSERT_NOT_NULL(strstr(res.out.data, "in-b"));
     ASSERT_NULL(strstr(res.out.data, "in-a"));
     sbx_result_done(&res);
     ASSERT_OK(sbx_slot_quiesce(slot));
     snprintf(cmd, sizeof(cmd), "rm -rf %s %s", a, b);
     ASSERT_EQ(system(cmd), 0);
+    teardown();
+}
+
+/* A package directory under the host's /tmp (which the box replaces with its own) is bound
+ * at its box path, and nothing of its host path shows in the box's root. */
+TEST(package_under_tmp_is_bound_at_its_box_path)
+{
+    char dir[] = "/tmp/capsule-pkg-XXXXXX", cmd[200];
+    struct sbx_spec spec = {.package_box_dir = "/piston/packages/t/1.0.0"};
+    struct sbx_result res = {0};
+
+    setup();
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(cmd, sizeof(cmd), "echo 'echo from-package' > %s/run", dir);
+    ASSERT_EQ(system(cmd), 0);
+    spec.package_dir = dir;
+    snprintf(cmd, sizeof(cmd), "/bin/sh /piston/packages/t/1.0.0/run; ls /tmp; ls -d %s", dir);
+    run_sh(cmd, &spec, &res);
+    ASSERT_STREQ(res.out.data, "from-package\n");
+    ASSERT_NOT_NULL(strstr(res.err.data, "No such file or directory"));
+    sbx_result_done(&res);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+    teardown();
+}
+
+/* A box path inside what the template mounts (the box's /tmp, /usr) or not a plain absolute
+ * path is refused before anything is built. */
+TEST(package_box_path_must_be_outside_the_template)
+{
+    static const char *const bad[] = {"/tmp/pkg", "/usr/pkg", "relative/pkg", "/opt/../usr"};
+    static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+    const char *argv[] = {"/bin/true", NULL};
+    struct sbx_result res = {0};
+    struct sbx_error e = {0};
+
+    setup();
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct sbx_spec spec = {.argv = argv,
+                                .envp = envp,
+                                .package_dir = "/usr/share",
+                                .package_box_dir = bad[i],
+                                .wall_limit_ms = 5000};
+        spec.stdin_fd = stdin_fd("");
+        ASSERT_EQ(sbx_run(slot, &spec, &res, &e), -EINVAL);
+        close(spec.stdin_fd);
+    }
     teardown();
 }
 

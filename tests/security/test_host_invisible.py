@@ -30,8 +30,9 @@ PID1 = ["read:/proc/1/cmdline", "read:/proc/1/environ", "read:/proc/1/maps",
 
 
 def package_dir(lang):
-    d, _ = T.find_package(T.REAL_RUNTIMES, {"c": "gcc", "python": "python"}[lang])
-    return os.path.realpath(d)
+    """(host directory, box path /piston/packages/<language>/<version> of its metadata)."""
+    d, meta = T.find_package(T.REAL_RUNTIMES, {"c": "gcc", "python": "python"}[lang])
+    return os.path.realpath(d), "/piston/packages/%s/%s" % (meta["language"], meta["version"])
 
 
 class HostInvisible(S.SecTestCase):
@@ -61,7 +62,7 @@ class HostInvisible(S.SecTestCase):
         super().tearDownClass()
 
     def probe_ops(self, lang):
-        pkg = package_dir(lang)
+        host_pkg, pkg = package_dir(lang)
         ops = ["ls:/", "ls:/etc", "ls:/box", "ls:/tmp", "ls:/dev/shm", "ls:/dev", "ls:.",
                "read:/etc/passwd", "lstat:/sys", "lstat:/proc/sys", "mountinfo:", "pids:"]
         ops += ["lstat:%s" % p for p in HOST_ONLY]
@@ -73,19 +74,25 @@ class HostInvisible(S.SecTestCase):
         ops += ["env:ENGINE_CANARY_ENV", "env:%s" % self.daemon.canary_name,
                 "env:CAPSULE_INSTANCE", "env:PISTON_RUNNER_UID_MIN", "env:PATH"]
         ops += ["abstract:%s" % self.sock_name, "unix:%s" % self.sock_path]
-        # every ancestor of the package directory shows only the next component
+        # every ancestor of the package's box path shows only the next component; its host
+        # path is not there at all
         parts = pkg.strip("/").split("/")
         for i in range(1, len(parts)):
             ops.append("ls:/" + "/".join(parts[:i]))
-        return ops, pkg, parts
+        ops.append("lstat:%s" % host_pkg)
+        return ops, (host_pkg, pkg), parts
 
-    def check_view(self, lang, out, pkg, parts):
+    def check_view(self, lang, out, pkgs, parts):
+        host_pkg, pkg = pkgs
         res = S.kv(out)
         what = "%s probe" % lang
-        # / holds only the box's own entries and the package directory's first component
-        allowed_root = ROOT_ENTRIES | {parts[0]}
+        # / holds only the box's own entries and /piston (the packages' fixed location):
+        # nothing of where the package lives on the host
         root = set(res["ls:/"].split(":", 1)[1].split(","))
-        self.assertLessEqual(root, allowed_root, "%s: unexpected entries in /" % what)
+        self.assertLessEqual(root, ROOT_ENTRIES | {"piston"}, "%s: unexpected entries in /" % what)
+        if host_pkg.split("/")[1] not in ROOT_ENTRIES:  # not under /usr (an installed package)
+            self.assertEqual(res["lstat:%s" % host_pkg], "ENOENT",
+                             "%s: host package path visible" % what)
         self.assertEqual(res["ls:/box"], "ok:submission", what)
         for p in HOST_ONLY:
             self.assertEqual(res["lstat:%s" % p], "ENOENT", "%s: host path %s visible" % (what, p))
@@ -113,12 +120,10 @@ class HostInvisible(S.SecTestCase):
         self.assertEqual(res["abstract:%s" % self.sock_name], "ECONNREFUSED",
                          "%s: host abstract unix socket reachable" % what)
         self.assertEqual(res["unix:%s" % self.sock_path], "ENOENT", what)
-        # package ancestors are empty directories but for the next component (unless the
-        # package lives inside a bound toolchain tree, e.g. /usr/share/capsule/runtimes)
-        if parts[0] not in ROOT_ENTRIES:
-            for i in range(1, len(parts)):
-                self.assertEqual(res["ls:/" + "/".join(parts[:i])], "ok:" + parts[i],
-                                 "%s: package ancestor shows host entries" % what)
+        # package ancestors are empty directories but for the next component
+        for i in range(1, len(parts)):
+            self.assertEqual(res["ls:/" + "/".join(parts[:i])], "ok:" + parts[i],
+                             "%s: package ancestor shows host entries" % what)
         # /proc: only the box's pids: PID 1 (supervisor) and the probe itself
         pids = set(res["pids"].split(","))
         self.assertIn(res["self"], pids, what)
@@ -147,6 +152,8 @@ class HostInvisible(S.SecTestCase):
                 ok_root = root_field == "/" + os.path.basename(mpoint)
             elif mpoint == "/opt/capsule/prepared":
                 ok_root = root_field.startswith("/var/cache/capsule/")
+            elif mpoint == pkg:  # the package, from wherever it lives on the host
+                ok_root = root_field == "/" or host_pkg.endswith(root_field)
             else:
                 ok_root = root_field == mpoint  # a host directory bound at its own path
             ok_opts = "nosuid" in opts and (mpoint in WRITABLE_MOUNTS or "ro" in opts)

@@ -289,6 +289,57 @@ static const char *host_os_id(void)
     return id;
 }
 
+/* Piston caches the environment in .env with the install path it computed on the host; the
+ * values naming the package directory are rewritten to the box path, nothing else is. */
+TEST(environment_values_follow_the_package_into_the_box)
+{
+    __attribute__((cleanup(warnings_done))) struct warnings w = {0};
+    char dotenv[8 * PATH_MAX], host[1024];
+    struct rt_registry *reg;
+    const struct rt_runtime *rt;
+
+    setup();
+    snprintf(host, sizeof(host), "%s", at("data/packages/py/3.10.0"));
+    snprintf(dotenv, sizeof(dotenv),
+             "PATH=%s/bin:/usr/bin\nHOMEISH=%s\nLONGER=%s0/bin\nFLAGS=-I%s/include -O2\n"
+             "PLAIN=/usr/lib\n",
+             host, host, host, host);
+    put("data/packages/py/3.10.0/.ppman-installed", "1", 0644);
+    put("data/packages/py/3.10.0/pkg-info.json", "{\"language\":\"python\",\"version\":\"3.10.0\"}",
+        0644);
+    put("data/packages/py/3.10.0/.env", dotenv, 0644);
+    put("data/packages/py/3.10.0/run", "exec true\n", 0644);
+    reg = load(NULL, "data", false, &w);
+    dump(&w);
+    ASSERT_EQ(rt_registry_count(reg), 1);
+    rt = rt_registry_get(reg, 0);
+    /* the box path comes from the metadata (where Piston installs it), not the host dirs */
+    ASSERT_STREQ(rt->box_dir, "/piston/packages/python/3.10.0");
+    ASSERT_STREQ(env_get(rt->env, "PATH"), "/piston/packages/python/3.10.0/bin:/usr/bin");
+    ASSERT_STREQ(env_get(rt->env, "HOMEISH"), "/piston/packages/python/3.10.0");
+    ASSERT_STREQ(env_get(rt->env, "FLAGS"), "-I/piston/packages/python/3.10.0/include -O2");
+    ASSERT_TRUE(strncmp(env_get(rt->env, "LONGER"), host, strlen(host)) == 0);
+    ASSERT_STREQ(env_get(rt->env, "PLAIN"), "/usr/lib");
+    rt_registry_unref(reg);
+}
+
+/* A language or version that cannot be one path component has no box path: skipped. */
+TEST(package_without_a_box_path_is_skipped)
+{
+    __attribute__((cleanup(warnings_done))) struct warnings w = {0};
+    struct rt_registry *reg;
+
+    setup();
+    simple_package("rt/dots", "..", "1.0.0");
+    simple_package("rt/slash", "a/b", "1.0.0");
+    simple_package("rt/ok", "ok", "1.0.0");
+    reg = load("rt", NULL, false, &w);
+    ASSERT_EQ(rt_registry_count(reg), 1);
+    ASSERT_EQ(w.n, 2);
+    ASSERT_NOT_NULL(strstr(w.msg[0], "not a valid directory name"));
+    rt_registry_unref(reg);
+}
+
 TEST(installed_packages)
 {
     __attribute__((cleanup(warnings_done))) struct warnings w = {0};
@@ -383,7 +434,10 @@ TEST(environment_evaluated_without_daemon_environment)
     ASSERT_STREQ(env_get(rt->env, "FOO"), "bar");
     ASSERT_TRUE(strncmp(env_get(rt->env, "PATH"), "/opt/x:", 7) == 0);
     ASSERT_STREQ(env_get(rt->env, "MULTI"), "line1\nline2");
-    ASSERT_STREQ(env_get(rt->env, "WHERE"), real);
+    /* boxes see the package at its box path, so $PWD means that path */
+    ASSERT_STREQ(rt->box_dir, RT_BOX_PACKAGES_DIR "/envpkg/1.0.0");
+    ASSERT_STREQ(env_get(rt->env, "WHERE"), rt->box_dir);
+    ASSERT_STREQ(rt->package_dir, real);
     ASSERT_STREQ(env_get(rt->env, "EMPTY"), "");
     ASSERT_STREQ(env_get(rt->env, "DECLARED"), "yes");
     ASSERT_NULL(env_get(rt->env, "DECLARED_ONLY"));
