@@ -306,7 +306,10 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         .error_fd = pipes[3][1],
         .uid = slot->uid,
         .gid = slot->gid,
-        .seccomp = &slot->ctx->seccomp_prog,
+        /* Locks only where no lockable inode is seen outside the slot (private.c). */
+        .seccomp = slot->ctx->locks_squatted && sbx__slot_private_plan(slot, &b->plan) >= 0
+                       ? &slot->ctx->seccomp_prog
+                       : &slot->ctx->seccomp_prog_deny_locks,
     };
     args.cgroup_fds = cg_fds;
     r = clone_supervisor(&args, &b->pidfd);
