@@ -8,6 +8,7 @@ shared with the host, the anon inode behind eventfd/epoll/timerfd/inotify, procf
 directories) with flock, POSIX and OFD locks, and while it holds them job B's flock, F_SETLK,
 F_OFD_SETLK, F_GETLK and F_OFD_GETLK answers are exactly those of B run alone. A's own child
 sees A's locks (the probe is sensitive), the host does not, and /proc/locks reads empty.
+C (lockprobe.c) and Python (lockprobe.py).
 
 A holds until B is done: the test finds A's box process on the host, waits for its
 /tmp/<tok>.ready (through /proc/<pid>/root) and releases it with /tmp/<tok>.release."""
@@ -39,20 +40,21 @@ def host_getlk(path):
         os.close(fd)
 
 
-def package_file_of(daemon):
-    """A file of the gcc package, at the host path boxes see it."""
-    d, _ = T.find_package(daemon.runtimes_dir, "gcc")
+def package_file_of(daemon, lang):
+    """A file of the job's package, at the host path its boxes see it."""
+    d, _ = T.find_package(daemon.runtimes_dir, {"c": "gcc", "python": "python"}[lang])
     return os.path.join(os.path.realpath(d), "run")
+
+
+def source(lang):
+    return S.program("lockprobe.c" if lang == "c" else "lockprobe.py")
 
 
 class LockChannel(S.SecTestCase):
     MAX_JOBS = 2  # A holds one slot, so B runs in the other
 
-    def package_file(self):
-        return package_file_of(self.daemon)
-
-    def probe(self, what):
-        run = self.run_ok("c", S.program("lockprobe.c"), what=what, args=["probe", self.package_file()])
+    def probe(self, lang, what):
+        run = self.run_ok(lang, source(lang), what=what, args=["probe", package_file_of(self.daemon, lang)])
         return S.kv(run["stdout"])
 
     def find_ready(self, tok):
@@ -62,8 +64,7 @@ class LockChannel(S.SecTestCase):
                 return pid
         return None
 
-    def check_baseline(self, base):
-        pkg = self.package_file()
+    def check_baseline(self, base, pkg):
         # locks work everywhere a box can lock without reaching another slot...
         for t in SEEN_IN_BOX + [pkg]:
             self.assertEqual(base.get("flock_ex:" + t), "ok", "flock on %s: %r" % (t, base))
@@ -79,17 +80,18 @@ class LockChannel(S.SecTestCase):
         self.assertEqual(base.get("setlk_wr:@eventfd"), "EAGAIN")
         self.assertEqual(base.get("proc_locks"), "0 bytes")
 
-    def test_c_concurrent(self):
-        self.need("c")
-        base = self.probe("B alone")
-        self.check_baseline(base)
+    def concurrent(self, lang):
+        self.need(lang)
+        pkg = package_file_of(self.daemon, lang)
+        base = self.probe(lang, "B alone")
+        self.check_baseline(base, pkg)
         tok = os.urandom(4).hex()
         out = {}
 
         def job_a():
             try:
                 out["a"] = self.daemon.execute(self.payload(
-                    "c", S.program("lockprobe.c"), args=["hold", tok, self.package_file()],
+                    lang, source(lang), args=["hold", tok, pkg],
                     run_timeout=3000), timeout=120)
             except Exception as e:  # noqa: BLE001
                 out["a_error"] = e
@@ -100,9 +102,8 @@ class LockChannel(S.SecTestCase):
             pid = S.wait_for(lambda: self.find_ready(tok) or ("a" in out or "a_error" in out) and -1,
                              30 * T.TIME_FACTOR)
             self.assertTrue(pid and pid > 0, "job A never got ready: %r" % out)
-            rb = self.submit(self.payload("c", S.program("lockprobe.c"), args=["probe", self.package_file()]),
-                             what="job B")
-            host = {p: host_getlk(p) for p in ("/usr/bin/python3", "/etc/passwd", self.package_file())}
+            rb = self.submit(self.payload(lang, source(lang), args=["probe", pkg]), what="job B")
+            host = {p: host_getlk(p) for p in ("/usr/bin/python3", "/usr/bin/bash", pkg)}
             self.assertTrue(os.path.exists("/proc/%d" % pid), "job A died while B ran")
         finally:
             p = S.wait_for(lambda: self.find_ready(tok), 0.1)
@@ -118,7 +119,7 @@ class LockChannel(S.SecTestCase):
         a = S.kv(run_a["stdout"])
         self.assertEqual(a.get("released"), "1", "A did not hold until released")
         # positive control: A's locks are real, and A's other processes see them
-        for t in SEEN_IN_BOX + [self.package_file()]:
+        for t in SEEN_IN_BOX + [pkg]:
             self.assertNotEqual(a.get("inbox.flock_ex:" + t), base["flock_ex:" + t],
                                 "A's flock on %s invisible in its own box" % t)
             self.assertNotEqual(a.get("inbox.getlk_wr:" + t), base["getlk_wr:" + t],
@@ -133,6 +134,12 @@ class LockChannel(S.SecTestCase):
         for p, (t, _) in host.items():
             self.assertEqual(t, fcntl.F_UNLCK, "A's lock on %s visible on the host" % p)
         self.no_leftovers()
+
+    def test_c_concurrent(self):
+        self.concurrent("c")
+
+    def test_python_concurrent(self):
+        self.concurrent("python")
 
 
 SQLITE_SCRIPT = """\
