@@ -181,9 +181,11 @@ int sbx__slot_private_init(struct sbx_slot *slot)
     if (!p)
         return -ENOMEM;
     slot->priv = p;
-    if (asprintf(&p->dir, "%s.private", slot->dir) < 0 ||
-        asprintf(&p->empty, "%s.private/empty", slot->dir) < 0) {
-        p->dir = p->empty = NULL;
+    if (asprintf(&p->dir, "%s.private", slot->dir) < 0)
+        p->dir = NULL;
+    if (asprintf(&p->empty, "%s.private/empty", slot->dir) < 0)
+        p->empty = NULL;
+    if (!p->dir || !p->empty) {
         p->broken = true;
         return -ENOMEM;
     }
@@ -273,7 +275,6 @@ static int cover_device(struct sbx_private *p, const char *path)
     char node[PATH_MAX];
     const char *base = strrchr(path, '/');
     struct stat host, st;
-    int fd;
 
     if (private_covered(p, path))
         return 0;
@@ -290,10 +291,6 @@ static int cover_device(struct sbx_private *p, const char *path)
         return -EEXIST;
     if (chown(node, host.st_uid, host.st_gid) < 0 || chmod(node, host.st_mode & 07777) < 0)
         return -errno;
-    fd = open(path, O_PATH | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return -errno;
-    close(fd);
     if (mount(node, path, NULL, MS_BIND, NULL) < 0)
         return -errno;
     if (stat(path, &st) < 0)
