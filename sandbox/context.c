@@ -242,6 +242,10 @@ static int plan_slot(struct sbx_context *ctx, struct sbx_slot *slot)
         r = plan_devices(ctx, plan, slot->dir);
     if (r >= 0)
         r = sbx__mount_plan_add(plan, SBX_MOUNT_PROC, NULL, root, "/proc");
+    /* /proc/locks lists the OFD locks of every PID namespace, inode and range included: a
+     * channel between boxes once locks are allowed. /dev/null reads as an empty list. */
+    if (r >= 0)
+        r = sbx__mount_plan_add(plan, SBX_MOUNT_MASK, "/dev/null", root, "/proc/locks");
     if (r >= 0)
         r = sbx__mount_plan_add(plan, SBX_MOUNT_MKDIR, NULL, root, "/box");
     snprintf(src, sizeof(src), "%s/submission", slot->dir);
@@ -406,12 +410,19 @@ static int context_init(struct sbx_context *ctx, struct sbx_error *reterr)
     r = sbx__cgroup_root_open(&paths, ctx->instance, &ctx->cgroup, reterr);
     if (r < 0)
         return r;
-    r = sbx__seccomp_build(&ctx->bpf);
+    r = sbx__seccomp_build(false, &ctx->bpf);
+    if (r >= 0)
+        r = sbx__seccomp_build(true, &ctx->bpf_deny_locks);
     if (r < 0) {
         set_error(reterr, "seccomp", r, NULL);
         return r;
     }
     ctx->seccomp_prog = (struct sock_fprog){.len = ctx->bpf.len, .filter = ctx->bpf.insns};
+    ctx->seccomp_prog_deny_locks =
+        (struct sock_fprog){.len = ctx->bpf_deny_locks.len, .filter = ctx->bpf_deny_locks.insns};
+    /* Not fatal: without the squat every box simply keeps locks denied. */
+    if (sbx__locks_squat(ctx) < 0)
+        sbx__locks_unsquat(ctx);
     r = prepare_etc(ctx);
     if (r < 0) {
         set_error(reterr, "etc", r, ctx->etc_dir);
@@ -473,9 +484,12 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
         safe_close(ctx->slots[i].abort_fd);
         free(ctx->slots[i].dir);
         sbx__mount_plan_done(&ctx->slots[i].plan);
+        ctx->slots[i].priv = sbx__private_free(ctx->slots[i].priv);
     }
     free(ctx->slots);
     sbx__seccomp_done(&ctx->bpf);
+    sbx__seccomp_done(&ctx->bpf_deny_locks);
+    sbx__locks_unsquat(ctx);
     if (ctx->run_dir && umount2(ctx->run_dir, MNT_DETACH) >= 0)
         (void)rmdir(ctx->run_dir); /* the empty mount point is all the host ever saw */
     if (ctx->lock_held)
@@ -530,12 +544,14 @@ void sbx_slot_abort(struct sbx_slot *slot)
 
 int sbx_slot_enter_thread(struct sbx_slot *slot)
 {
-    (void)slot;
     /* CLONE_FS first: a mount namespace cannot change under a shared fs_struct, and the
      * thread's own copy is the one thing a thread may unshare in a threaded process. The
      * copy keeps the daemon's propagation (slave of the host), so host mounts still show. */
     if (unshare(CLONE_FS | CLONE_NEWNS) < 0)
         return -errno;
+    /* The namespace holds the slot's private inodes too; failing that, locks stay denied. */
+    if (!slot->priv)
+        (void)sbx__slot_private_init(slot);
     return 0;
 }
 

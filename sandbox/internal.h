@@ -78,8 +78,10 @@ struct sbx_bpf {
     unsigned short len;
 };
 /** Builds the denylist with libseccomp and exports it once as raw BPF for the child to load
- *  with prctl(PR_SET_SECCOMP) after PR_SET_NO_NEW_PRIVS (no libseccomp after clone). */
-int sbx__seccomp_build(struct sbx_bpf *ret);
+ *  with prctl(PR_SET_SECCOMP) after PR_SET_NO_NEW_PRIVS (no libseccomp after clone).
+ *  deny_locks adds the file-lock rules (ENOLCK): the filter of boxes whose slot has no
+ *  private inodes (private.c). */
+int sbx__seccomp_build(bool deny_locks, struct sbx_bpf *ret);
 void sbx__seccomp_done(struct sbx_bpf *bpf);
 
 /** One denylist rule as data, for documentation and audits. */
@@ -88,6 +90,7 @@ struct sbx_seccomp_rule_info {
     int err;             /* positive errno the call fails with */
     const char *when;    /* the argument condition in words, NULL when unconditional */
     const char *reason;
+    bool deny_locks_only; /* in the deny_locks filter only */
 };
 /** Rule `index` of the denylist; -ENOENT past the last one. */
 int sbx__seccomp_rule_info(size_t index, struct sbx_seccomp_rule_info *ret);
@@ -101,6 +104,7 @@ enum sbx_mount_kind {
     SBX_MOUNT_BIND_RW,   /* bind src on dst, nosuid, nodev (the job tmpfs parts) */
     SBX_MOUNT_BIND_FILE, /* create empty file dst, bind the host node src on it (devices) */
     SBX_MOUNT_PROC,      /* fresh read-only procfs of the box's pid namespace */
+    SBX_MOUNT_MASK,      /* bind the device node src over the existing dst, read-only */
 };
 
 struct sbx_mount_op {
@@ -145,6 +149,7 @@ struct sbx_slot {
     _Atomic bool aborted;
     uint64_t stage_seq;
     struct sbx_mount_plan plan; /* template: root, devices, toolchains, /etc, job dirs */
+    struct sbx_private *priv;   /* private inodes of the slot's mount namespace (private.c) */
     struct sbx_box *warm;       /* built ahead, waiting for its job; NULL if none */
     struct sbx_box *retiring[SBX_RETIRING_MAX]; /* done or discarded, not yet reaped */
     size_t n_retiring;
@@ -162,9 +167,32 @@ struct sbx_context {
     struct sbx_cgroup_root *cgroup;
     struct sbx_bpf bpf;
     struct sock_fprog seccomp_prog; /* points into bpf */
+    struct sbx_bpf bpf_deny_locks;  /* the same plus ENOLCK for locks (private.c) */
+    struct sock_fprog seccomp_prog_deny_locks;
+    int squat_fds[8]; /* host-wide inodes the daemon holds shared locks on (private.c) */
+    size_t n_squat_fds;
+    bool locks_squatted;
     struct sbx_slot *slots;
     unsigned n_slots;
 };
+
+/* ---- file locks that are not a channel (private.c) ---------------------------------------- */
+
+struct sbx_private;
+/** Takes a shared flock and an OFD read lock on each inode every box shares with the host
+ *  (the anon inode, nsfs of the user, cgroup and time namespaces, the host network one with
+ *  networking), held until sbx__locks_unsquat. Sets ctx->locks_squatted on success. */
+int sbx__locks_squat(struct sbx_context *ctx);
+void sbx__locks_unsquat(struct sbx_context *ctx);
+/** On the slot's thread, right after it entered its own mount namespace: records that
+ *  namespace and mounts the slot's private tmpfs (device nodes, the empty overlay layer). */
+int sbx__slot_private_init(struct sbx_slot *slot);
+/** Before a box of `plan` is cloned, on the slot's thread: covers every host directory the
+ *  plan binds with a read-only overlay and every device node with the slot's own, in the
+ *  slot's namespace (once per path). 0: nothing the box can lock is seen outside the slot;
+ *  -errno otherwise (the box must deny locks). */
+int sbx__slot_private_plan(struct sbx_slot *slot, const struct sbx_mount_plan *plan);
+struct sbx_private *sbx__private_free(struct sbx_private *p);
 
 /* ---- child (child.c): code that runs after clone, raw syscalls only ----------------------- */
 

@@ -306,6 +306,8 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         set_error(reterr, "pipes", r, NULL);
         goto fail_fds;
     }
+    /* Locks only where no inode the box can lock is seen outside the slot (private.c). */
+    bool locks_private = slot->ctx->locks_squatted && sbx__slot_private_plan(slot, &b->plan) >= 0;
     struct sbx_child_args args = {
         .box_root = slot->ctx->box_root,
         .plan = &b->plan,
@@ -318,7 +320,7 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         .error_fd = pipes[3][1],
         .uid = slot->uid,
         .gid = slot->gid,
-        .seccomp = &slot->ctx->seccomp_prog,
+        .seccomp = locks_private ? &slot->ctx->seccomp_prog : &slot->ctx->seccomp_prog_deny_locks,
     };
     args.cgroup_fds = cg_fds;
     r = clone_supervisor(&args, &b->pidfd);

@@ -41,7 +41,7 @@ static bool plan_has_dir(const struct sbx_mount_plan *plan, const char *dst)
 {
     for (size_t i = 0; i < plan->n; i++)
         if (plan->ops[i].kind != SBX_MOUNT_SYMLINK && plan->ops[i].kind != SBX_MOUNT_BIND_FILE &&
-            strcmp(plan->ops[i].dst, dst) == 0)
+            plan->ops[i].kind != SBX_MOUNT_MASK && strcmp(plan->ops[i].dst, dst) == 0)
             return true;
     return false;
 }
@@ -147,6 +147,15 @@ apply_one(const struct sbx_mount_op *op)
         if (mount(op->src, op->dst, NULL, MS_BIND, NULL) < 0)
             return -errno;
         if (mount(NULL, op->dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) < 0)
+            return -errno;
+        return 0;
+    case SBX_MOUNT_MASK:
+        /* dst exists (a procfs file): no open, no create. Read-only, so the node behind it
+         * only ever reads (EOF for /dev/null); nosuid, noexec; not nodev, or it would not open. */
+        if (mount(op->src, op->dst, NULL, MS_BIND, NULL) < 0)
+            return -errno;
+        if (mount(NULL, op->dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+                  NULL) < 0)
             return -errno;
         return 0;
     case SBX_MOUNT_PROC:

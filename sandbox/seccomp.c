@@ -49,6 +49,7 @@ struct rule {
     int (*add)(scmp_filter_ctx ctx, const struct rule *rule); /* generated rule groups */
     const char *when;
     const char *reason;
+    bool deny_locks_only; /* see LOCK_RULE */
 };
 
 static int add_socket_families(scmp_filter_ctx ctx, const struct rule *rule);
@@ -58,6 +59,14 @@ static int add_socketpair_families(scmp_filter_ctx ctx, const struct rule *rule)
     {                                                                                              \
         "clone", EPERM, 1, {HAS(0, flag)}, NULL, "flags include " #flag,                           \
             "a new namespace; a user namespace would grant every capability inside it (D5)"        \
+    }
+
+#define LOCK_RULE(name, n, cmp, w)                                                                 \
+    {                                                                                              \
+        name, ENOLCK, n, cmp, NULL, w,                                                             \
+            "fallback for a slot without private inodes: locks on shared inodes are a channel "    \
+            "between boxes",                                                                       \
+            true                                                                                   \
     }
 
 static const struct rule rules[] = {
@@ -172,11 +181,15 @@ static const struct rule rules[] = {
      NULL,
      "request TIOCLINUX",
      "console selection paste injects input like TIOCSTI"},
-    {"flock", ENOLCK, .reason = "locks on shared read-only inodes are a channel between boxes"},
-    {"fcntl", ENOLCK, 1, {LOW32(1, F_SETLK)}, NULL, "F_SETLK", "file locks, as flock"},
-    {"fcntl", ENOLCK, 1, {LOW32(1, F_SETLKW)}, NULL, "F_SETLKW", "file locks, as flock"},
-    {"fcntl", ENOLCK, 1, {LOW32(1, F_OFD_SETLK)}, NULL, "F_OFD_SETLK", "file locks, as flock"},
-    {"fcntl", ENOLCK, 1, {LOW32(1, F_OFD_SETLKW)}, NULL, "F_OFD_SETLKW", "file locks, as flock"},
+    /* File locks: allowed, because no inode a box can lock is seen outside its slot (the
+     * slot's private overlays and device nodes, the daemon's squat on the host-wide anon and
+     * nsfs inodes: private.c). A box whose slot lacks any of that gets this filter with the
+     * rules below: a lock on a shared read-only inode would be a channel between boxes. */
+    LOCK_RULE("flock", 0, {}, NULL),
+    LOCK_RULE("fcntl", 1, {LOW32(1, F_SETLK)}, "F_SETLK"),
+    LOCK_RULE("fcntl", 1, {LOW32(1, F_SETLKW)}, "F_SETLKW"),
+    LOCK_RULE("fcntl", 1, {LOW32(1, F_OFD_SETLK)}, "F_OFD_SETLK"),
+    LOCK_RULE("fcntl", 1, {LOW32(1, F_OFD_SETLKW)}, "F_OFD_SETLKW"),
 };
 
 /* libseccomp returns negative errno values, documented as a small set; anything else becomes
@@ -278,7 +291,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct sbx_bpf *ret)
     return 0;
 }
 
-int sbx__seccomp_build(struct sbx_bpf *ret)
+int sbx__seccomp_build(bool deny_locks, struct sbx_bpf *ret)
 {
     _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     int r;
@@ -298,6 +311,8 @@ int sbx__seccomp_build(struct sbx_bpf *ret)
         return r;
     for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
         const struct rule *rule = &rules[i];
+        if (rule->deny_locks_only && !deny_locks)
+            continue;
         r = rule->add ? rule->add(ctx, rule)
                       : add_one(ctx, rule->syscall, rule->err, rule->n_args, rule->args);
         if (r < 0)
@@ -324,6 +339,7 @@ int sbx__seccomp_rule_info(size_t index, struct sbx_seccomp_rule_info *ret)
         .err = rules[index].err,
         .when = rules[index].when,
         .reason = rules[index].reason,
+        .deny_locks_only = rules[index].deny_locks_only,
     };
     return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what capsuled needs to build and run, from the distribution's packages
 # (Debian 12, Ubuntu 22.04+): build tools, the four libraries, and the toolchains the bundled
-# runtimes call (python3, node, a JDK, gcc/g++). Idempotent; run as root.
+# runtimes call (python3, node, a JDK, gcc/g++, sqlite3). Idempotent; run as root.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps.sh: run as root (it calls apt-get)" >&2
@@ -10,7 +10,7 @@ fi
 packages=(
     build-essential cmake pkg-config git curl ca-certificates
     libmicrohttpd-dev libjansson-dev libseccomp-dev libcap-dev nettle-dev
-    python3 nodejs default-jdk-headless gcc g++
+    python3 nodejs default-jdk-headless gcc g++ sqlite3
     clang-format gnuplot-nox haproxy
     python3-requests python3-yaml lintian  # tests: 413 drain client, cloud-init file, .deb lint
     # the live cgroup v2 lane (tests/v2vm): QEMU with its virtiofsd, the target images'

@@ -66,13 +66,16 @@ TOOLCHAINS = {
     "java": ["/usr/bin/java"],
     "c": ["/usr/bin/gcc", "/usr/bin/g++"],
     "c++": ["/usr/bin/gcc", "/usr/bin/g++"],
+    "sqlite3": ["/usr/bin/sqlite3"],
 }
 PACKAGE_TOOLCHAIN = {  # package language -> binaries that must exist for it to load
     "python": ["/usr/bin/python3"],
     "node": ["/usr/bin/node"],
     "java": ["/usr/bin/java"],
     "gcc": ["/usr/bin/gcc", "/usr/bin/g++"],
+    "sqlite3": ["/usr/bin/sqlite3"],
 }
+# The five of the hostile battery and the end-to-end checks; sqlite3 has its own tests.
 LANGS = ["c", "c++", "java", "javascript", "python"]
 # CAPSULE_TEST_LANGS (comma-separated) narrows the languages the suites use: the others count
 # as not installed, so their tests skip and real-runtime daemons load only the packages the

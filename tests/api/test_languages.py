@@ -33,6 +33,10 @@ def toolchain_versions():
         out = subprocess.run(["/usr/bin/gcc", "-dumpfullversion"], stdout=subprocess.PIPE,
                              check=True).stdout.decode().strip()
         v["c"] = v["c++"] = out
+    if T.have_toolchain("sqlite3"):
+        out = subprocess.run(["/usr/bin/sqlite3", "--version"], stdout=subprocess.PIPE,
+                             check=True).stdout.decode()
+        v["sqlite3"] = out.split()[0]
     return v
 
 
@@ -53,6 +57,8 @@ def expected_runtimes():
         minor = VERSIONS["python"].split(".")[1]
         out.append({"language": "python", "version": VERSIONS["python"],
                     "aliases": ["py", "py3", "python3", "python3.%s" % minor]})
+    if "sqlite3" in VERSIONS:
+        out.append({"language": "sqlite3", "version": VERSIONS["sqlite3"], "aliases": ["sqlite", "sql"]})
     return out
 
 
@@ -131,7 +137,7 @@ class RuntimesListTest(LanguagesBase):
     def test_aliases(self):
         cases = [("py", "python"), ("py3", "python"), ("python3", "python"), ("gcc", "c"),
                  ("cpp", "c++"), ("g++", "c++"), ("js", "javascript"), ("node-js", "javascript"),
-                 ("node-javascript", "javascript")]
+                 ("node-javascript", "javascript"), ("sqlite", "sqlite3"), ("sql", "sqlite3")]
         if "python" in VERSIONS:
             cases.append(("python3." + VERSIONS["python"].split(".")[1], "python"))
         for alias, lang in cases:
@@ -154,6 +160,7 @@ HELLO = {
     "java": 'public class Main { public static void main(String[] a) { System.out.println("hello"); } }',
     "c": '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }',
     "c++": '#include <iostream>\nint main() { std::cout << "hello" << std::endl; return 0; }',
+    "sqlite3": "SELECT 'hello';",
 }
 
 
@@ -423,6 +430,63 @@ class JavaScriptTest(LanguagesBase):
         r = self.ex(req("javascript", f("const h = require('./lib/h.js'); console.log(h.x)", "main.js"),
                         f("module.exports = { x: 42 };", "lib/h.js")))
         self.assertRun(r, stdout="42\n")
+
+
+class SqliteTest(LanguagesBase):
+    """The sqlite3 package: the file, then stdin, into the sqlite3 shell against a fresh
+    in-memory database; args as the rows of Piston's argv table; no -bail."""
+
+    def setUp(self):
+        self.need("sqlite3")
+
+    def test_hello_no_compile_key(self):
+        j = self.assertExecOk(self.ex(req("sqlite3", f("SELECT 'OK';\n", "test.sql"))),
+                              language="sqlite3", version=VERSIONS["sqlite3"])
+        self.assertNotIn("compile", j)
+        self.assertEqual((j["run"]["stdout"], j["run"]["stderr"]), ("OK\n", ""), j)
+
+    def test_output_as_the_shell_prints_it(self):
+        src = "CREATE TABLE t(a, b);\nINSERT INTO t VALUES (1, 'x'), (2, NULL);\nSELECT * FROM t;\n"
+        self.assertRun(self.ex(req("sql", f(src))), stdout="1|x\n2|\n", stderr="")
+        src2 = ".headers on\n.mode csv\n" + src
+        self.assertRun(self.ex(req("sql", f(src2))), stdout="a,b\r\n1,x\r\n2,\r\n")
+        src3 = ".mode box\nSELECT 1 AS n;\n"
+        self.assertRun(self.ex(req("sql", f(src3))),
+                       stdout="\u250c\u2500\u2500\u2500\u2510\n\u2502 n \u2502\n"
+                              "\u251c\u2500\u2500\u2500\u2524\n\u2502 1 \u2502\n"
+                              "\u2514\u2500\u2500\u2500\u2518\n")
+
+    def test_stdin_is_further_input(self):
+        src = "CREATE TABLE t(x);\n.mode csv"  # no newline at the end: it must not run into stdin
+        r = self.ex(req("sqlite3", f(src), stdin="INSERT INTO t VALUES (7), (8);\nSELECT x, x * 2 FROM t;\n"))
+        self.assertRun(r, stdout="7,14\r\n8,16\r\n", stderr="")
+
+    def test_args_are_the_argv_table(self):
+        r = self.ex(req("sqlite", f("SELECT rowid, arg FROM argv;\n"), args=["a", "it's", 'x"y', "1); DROP TABLE argv; --"]))
+        self.assertRun(r, stdout="1|a\n2|it's\n3|x\"y\n4|1); DROP TABLE argv; --\n", stderr="")
+        self.assertRun(self.ex(req("sqlite3", f(".tables\nSELECT count(*) FROM argv;\n"))), stdout="argv\n0\n")
+
+    def test_errors_do_not_stop_the_script(self):
+        src = "SELECT 1;\nCREATE TABLE t(x);\nSELECT * FROM nope;\nSELECT 2;\n"
+        run = self.assertRun(self.ex(req("sqlite3", f(src))), stdout="1\n2\n", code=1, status="RE",
+                             stderr="Parse error near line 3: no such table: nope\n")
+        self.assertEqual(run["message"], "Exited with error status 1")
+        # .bail on in the script: the shell stops at the first error, as users expect
+        run = self.assertRun(self.ex(req("sqlite3", f(".bail on\n" + src))), stdout="1\n", code=1,
+                             status="RE")
+
+    def test_fresh_database_per_job(self):
+        self.assertRun(self.ex(req("sqlite3", f("CREATE TABLE kept(x);\n.open kept.db\nCREATE TABLE k(x);\n"))),
+                       stdout="", stderr="")
+        # neither the table nor the file of the job before is there
+        self.assertRun(self.ex(req("sqlite3", f(".tables\n.open --readonly kept.db\n.tables\n"))),
+                       stdout="argv\n",
+                       stderr='Error: unable to open database "kept.db": unable to open database file\n')
+
+    def test_wall_timeout(self):
+        src = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;\n"
+        run = self.assertExecOk(self.ex(req("sqlite3", f(src), run_timeout=500)))["run"]
+        self.assertEqual((run["status"], run["signal"]), ("TO", "SIGKILL"), run)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ class PackageTest(unittest.TestCase):
         self.assertEqual(self.field("Package"), "capsule-engine")
         self.assertRegex(os.path.basename(self.deb), r"^capsule-engine_\d+\.\d+\.\d+_[a-z0-9]+\.deb$")
         deps = [d.strip().split()[0] for d in self.field("Depends").split(",")]
-        for want in ("python3", "nodejs", "default-jdk-headless", "gcc", "g++"):
+        for want in ("python3", "nodejs", "default-jdk-headless", "gcc", "g++", "sqlite3"):
             self.assertIn(want, deps)
         for lib in ("libmicrohttpd12", "libjansson4", "libseccomp2", "libnettle8"):
             self.assertTrue(any(d == lib or d == lib + "t64" for d in deps), (lib, deps))

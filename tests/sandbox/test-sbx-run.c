@@ -465,6 +465,42 @@ TEST(next_stage_box_is_built_during_the_stage)
 
 /* A program that is not there is the program's failure (as a shell reports it), not the
  * box's: a package's run.argv may name ./a.out, which a job could have removed. */
+/* Locks are allowed only in a box whose slot has its own mount namespace with its private
+ * inodes (sandbox/private.c); a box cloned from anywhere else keeps the ENOLCK filter. */
+TEST(locks_denied_outside_the_slot_namespace)
+{
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+
+    setup();
+    run_sh("flock -n /tmp/l true 2>&1; echo $?", &spec, &res);
+    ASSERT_TRUE(res.exited);
+    ASSERT_STREQ(res.out.data, "flock: /tmp/l: No locks available\n71\n");
+    sbx_result_done(&res);
+    teardown();
+}
+
+TEST(locks_allowed_in_the_slot_namespace_on_private_inodes)
+{
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+
+    setup();
+    ASSERT_OK(sbx_slot_enter_thread(slot));
+    /* a lock on the job tmpfs and on /usr; /usr and the device nodes are the slot's own
+     * (overlay, slot tmpfs); /proc/locks reads empty */
+    run_sh("flock -n /tmp/l echo tmp; flock -n /usr/bin/sh echo usr;"
+           " grep -c ' /usr ro,.* - overlay capsule-ro ' /proc/self/mountinfo;"
+           " grep -c ' /dev/null .* - tmpfs capsule-slot-private ' /proc/self/mountinfo;"
+           " wc -c < /proc/locks",
+           &spec, &res);
+    ASSERT_TRUE(res.exited);
+    ASSERT_TRUE(!res.err.data || !res.err.data[0]);
+    ASSERT_STREQ(res.out.data, "tmp\nusr\n1\n1\n0\n");
+    sbx_result_done(&res);
+    teardown();
+}
+
 TEST(missing_program_is_exit_127)
 {
     static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};

@@ -14,7 +14,7 @@ from seclib import T
 # Mount points a box may have (README "Security"), besides the package directory.
 BOX_MOUNTS = {"/", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
               "/etc/alternatives", "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
-              "/dev/urandom", "/dev/shm", "/proc", "/box/submission", "/tmp",
+              "/dev/urandom", "/dev/shm", "/proc", "/proc/locks", "/box/submission", "/tmp",
               "/opt/capsule/prepared"}
 WRITABLE_MOUNTS = {"/box/submission", "/tmp", "/dev/shm", "/dev/null", "/dev/zero", "/dev/full",
                    "/dev/random", "/dev/urandom"}
@@ -144,9 +144,16 @@ class HostInvisible(S.SecTestCase):
             root_field, mpoint, opts = f[3], f[4], f[5].split(",")
             fstype, source = post.split()[0], post.split()[1]
             ok_point = mpoint in BOX_MOUNTS or mpoint == pkg or mpoint.startswith("/etc/java-")
-            if fstype in ("tmpfs",) and source.startswith("capsule-"):
+            if fstype == "tmpfs" and source == "capsule-slot-private":
+                # the slot's own device nodes; /dev/null also masks /proc/locks
+                ok_root = root_field == ("/null" if mpoint == "/proc/locks"
+                                         else "/" + os.path.basename(mpoint))
+            elif fstype in ("tmpfs",) and source.startswith("capsule-"):
                 ok_root = root_field in ("/", "/etc", "/submission", "/tmp", "/shm")
             elif fstype == "proc":
+                ok_root = root_field == "/"
+            elif fstype == "overlay" and source == "capsule-ro":
+                # the slot's private read-only overlay of a host directory (file locks)
                 ok_root = root_field == "/"
             elif fstype == "devtmpfs":
                 ok_root = root_field == "/" + os.path.basename(mpoint)

@@ -2,6 +2,7 @@
  * toolchains: catalogue, probed versions, and each package's smoke test run through its own
  * compile and run scripts. Skipped (77) when a toolchain is missing. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
@@ -18,7 +19,7 @@
 static void require_toolchains(void)
 {
     static const char *const tools[] = {"/usr/bin/python3", "/usr/bin/node", "/usr/bin/gcc",
-                                        "/usr/bin/g++", "/usr/bin/java"};
+                                        "/usr/bin/g++",     "/usr/bin/java", "/usr/bin/sqlite3"};
 
     for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
         if (access(tools[i], X_OK) < 0)
@@ -84,14 +85,15 @@ static const struct rt_runtime *expect(const struct rt_registry *reg, const char
 TEST(catalogue)
 {
     struct rt_registry *reg = load_bundled();
-    const struct rt_runtime *py, *js, *c, *cpp, *java;
+    const struct rt_runtime *py, *js, *c, *cpp, *java, *sql;
 
-    ASSERT_EQ(rt_registry_count(reg), 5);
+    ASSERT_EQ(rt_registry_count(reg), 6);
     py = expect(reg, "python", NULL, false);
     js = expect(reg, "javascript", "node", false);
     c = expect(reg, "c", "gcc", true);
     cpp = expect(reg, "c++", "gcc", true);
     java = expect(reg, "java", NULL, false);
+    sql = expect(reg, "sqlite3", NULL, false);
 
     ASSERT_TRUE(has_alias(py, "py") && has_alias(py, "py3") && has_alias(py, "python3"));
     ASSERT_EQ(py->semver.major, 3);
@@ -103,14 +105,18 @@ TEST(catalogue)
     ASSERT_STREQ(env_get(java->env, "LANG"), "C.UTF-8");
     ASSERT_TRUE(c->semver.major == cpp->semver.major && strcmp(c->version, cpp->version) == 0);
     ASSERT_TRUE(strcmp(c->package_dir, cpp->package_dir) == 0);
-    /* no shell on the run path but Java's (its run script renames the entry file) */
+    ASSERT_TRUE(has_alias(sql, "sqlite") && has_alias(sql, "sql"));
+    /* no shell on the run path but Java's (its run script renames the entry file) and
+     * SQLite's (it feeds the file, then stdin, and makes the argv table) */
     ASSERT_TRUE(py->run_argv && js->run_argv && c->run_argv && cpp->run_argv);
     ASSERT_NULL(java->run_argv);
+    ASSERT_NULL(sql->run_argv);
 
     ASSERT_TRUE(rt_registry_find(reg, "py", "3") == py);
     ASSERT_TRUE(rt_registry_find(reg, "js", "*") == js);
     ASSERT_TRUE(rt_registry_find(reg, "cpp", "*") == cpp);
     ASSERT_TRUE(rt_registry_find(reg, "gcc", "*") == c);
+    ASSERT_TRUE(rt_registry_find(reg, "sql", "3") == sql);
     ASSERT_NULL(rt_registry_find(reg, "node", "*")); /* the package, not a language */
     rt_registry_unref(reg);
 }
@@ -173,6 +179,9 @@ static int run_argv(const struct rt_runtime *rt, char *const *argv, char *out, s
     pid = fork();
     ASSERT_OK(pid);
     if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        /* stdin as in a box without one: empty (SQLite's run script reads it to the end) */
+        dup2(null, STDIN_FILENO);
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
@@ -291,6 +300,7 @@ TEST(smoke_tests)
     smoke(reg, "c", "test.c");
     smoke(reg, "c++", "test.cpp");
     smoke(reg, "java", "test.java");
+    smoke(reg, "sqlite3", "test.sql");
     rt_registry_unref(reg);
 }
 

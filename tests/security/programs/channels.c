@@ -111,8 +111,8 @@ static int count_lines(const char *path)
 
 static void locks(void)
 {
-    /* /etc/passwd: the generated template, one inode shared by every box; /usr/bin/bash: a
-     * host file every box sees; a file of the box's own work dir */
+    /* /etc/passwd: the generated template; /usr/bin/bash: a host file every box sees (both
+     * through the slot's private overlay); a file of the box's own work dir */
     const char *paths[] = {"/etc/passwd", "/usr/bin/bash", "lockfile"};
     close(open("lockfile", O_WRONLY | O_CREAT, 0644));
     for (int i = 0; i < 3; i++) {
