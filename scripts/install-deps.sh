@@ -10,6 +10,7 @@ fi
 packages=(
     build-essential cmake pkg-config git curl ca-certificates
     libmicrohttpd-dev libjansson-dev libseccomp-dev libcap-dev nettle-dev
+    libcurl4-openssl-dev libarchive-dev
     python3 nodejs default-jdk-headless gcc g++
     clang-format gnuplot-nox haproxy
 )
