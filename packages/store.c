@@ -436,10 +436,14 @@ static const char *own_hidden_kind(const struct pkg_store *st, const char *name)
 
 static bool is_link_target(int fd, const char *target)
 {
-    _cleanup_(closedirp) DIR *d = opendir_dup(fd);
+    /* a file description of its own: a dup would share the caller's directory offset */
+    int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    _cleanup_(closedirp) DIR *d = own >= 0 ? fdopendir(own) : NULL;
     struct dirent *de;
     char buf[PATH_MAX];
 
+    if (own >= 0 && !d)
+        close(own);
     while (d && (de = readdir(d))) {
         ssize_t n;
 
