@@ -357,6 +357,8 @@ static int publish_install(struct api_packages *p, struct pkg_staged *staged, ch
         strbuf_done(&warnings);
         return r < 0 ? -ENOMEM : -EBADMSG;
     }
+    if (r >= 0 && warnings.len > 0) /* e.g. built for another platform: installed anyway */
+        log_warn("%s", warnings.data);
     strbuf_done(&warnings);
     if (r < 0)
         return r;
