@@ -64,7 +64,7 @@ class IndexServer:
     """http.server on 127.0.0.1:<random>. `routes` maps a path to bytes, or to a callable
     (handler) -> None that writes the response itself. Everything else is 404."""
 
-    def __init__(self):
+    def __init__(self, tls_cert=None):
         self.routes = {}
         self.hits = {}
         outer = self
@@ -97,12 +97,19 @@ class IndexServer:
 
         self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls_cert:  # (certfile, keyfile)
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls_cert)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
 
     def add_package(self, language, version, archive, sha=None, path=None):
         """Serves the archive and returns its index line."""
@@ -165,3 +172,24 @@ def visible_and_hidden(data_dir, language):
     """Entries of <data>/packages/<language> (empty if absent)."""
     d = os.path.join(data_dir, "packages", language)
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def redirect(location):
+    """A route answering 302 to `location`."""
+    def route(h):
+        h.send_response(302)
+        h.send_header("Location", location)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+    return route
+
+
+def self_signed_cert(directory):
+    """(certfile, keyfile) of a fresh self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    import subprocess
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key

@@ -210,6 +210,26 @@ class PackagesTest(T.CapsuleTestCase):
         self.check_index_error(F.stalled(6), "timed out")
         self.assertLess(time.monotonic() - t0, T.slack(12000) / 1000)
 
+    def test_index_redirects(self):
+        line = self.server.add_package("moved", "1.0.0", F.tar_gz(F.package_members("moved", "1.0.0")))
+        self.server.routes["/real-index"] = (line + "\n").encode()
+        self.server.routes["/index"] = F.redirect("/real-index")  # followed (http/https)
+        r = self.daemon.get(PKG)
+        self.assertEqual(r.body, b'[{"language":"moved","language_version":"1.0.0","installed":false}]')
+        # never to a local file, whatever a remote index says
+        self.check_index_error(F.redirect("file:///etc/passwd"), "file")
+
+    def test_remote_index_cannot_name_local_files(self):
+        arch = F.tar_gz(F.package_members("local", "1.0.0"))
+        path = os.path.join(self.data, "local.tgz")
+        with open(path, "wb") as f:
+            f.write(arch)
+        self.index("local,1.0.0,%s,file://%s" % (F.sha256_hex(arch), path))
+        r = self.post(body("local", "*"))
+        self.assertJsonResponse(r, 500)
+        self.assertIn("file", r.json["message"].lower())
+        self.assertNothingLeft("local")
+
     # -- validation and the spec's texts -----------------------------------------------------
     def test_bad_bodies(self):
         for send in (self.post, self.delete):
@@ -295,6 +315,48 @@ class PackagesTest(T.CapsuleTestCase):
             self.assertMessage(r, 500, "a-* is not installed")
 
 
+class IndexSchemesTest(T.CapsuleTestCase):
+    """file:// indexes (a capsuled extension) and TLS verification of https:// ones."""
+
+    @classmethod
+    def setUpClass(cls):
+        T.require_root()
+
+    def test_file_index_and_file_packages(self):
+        d = T.Daemon(runtimes="fixture", workdir=WORKDIR)
+        repo = os.path.join(d._tmp, "repo")
+        os.makedirs(repo)
+        arch = F.tar_gz(F.package_members("offline", "0.1.0"))
+        with open(os.path.join(repo, "offline.tgz"), "wb") as f:
+            f.write(arch)
+        with open(os.path.join(repo, "index"), "w") as f:
+            f.write("offline,0.1.0,%s,file://%s/offline.tgz\n" % (F.sha256_hex(arch), repo))
+        d.extra_env["PISTON_REPO_URL"] = "file://%s/index" % repo
+        self.daemon = d
+        with d:
+            self.assertEqual(d.post(PKG, body("offline", "0")).body, b'{"language":"offline","version":"0.1.0"}')
+            self.assertRun(d.execute(sh("offline", "echo offline")), stdout="offline\n")
+            os.unlink(os.path.join(repo, "index"))
+            r = d.get(PKG)
+            self.assertJsonResponse(r, 500)
+            self.assertTrue(r.json["message"].startswith("Failed to fetch the package index: "), r)
+
+    def test_https_index_is_verified(self):
+        d = T.Daemon(runtimes="fixture", workdir=WORKDIR)
+        server = F.IndexServer(tls_cert=F.self_signed_cert(d._tmp))
+        server.set_index([])
+        d.extra_env["PISTON_REPO_URL"] = server.url("/index")
+        self.daemon = d
+        try:
+            with d:
+                r = d.get(PKG)
+                self.assertJsonResponse(r, 500)
+                self.assertTrue(r.json["message"].startswith("Failed to fetch the package index: "), r)
+                self.assertIn("certificate", r.json["message"])
+        finally:
+            server.close()
+
+
 class CrashTest(T.CapsuleTestCase):
     """kill -9 in the middle of an install, then a restart on the same data directory."""
 
@@ -315,7 +377,12 @@ class CrashTest(T.CapsuleTestCase):
         self.daemon = d1
         d1.start()
         try:
-            threading.Thread(target=lambda: d1.post(PKG, body("crash", "*"), timeout=60), daemon=True).start()
+            def install():
+                try:
+                    d1.post(PKG, body("crash", "*"), timeout=60)
+                except OSError:
+                    pass  # the daemon is killed under it
+            threading.Thread(target=install, daemon=True).start()
             wait_for(lambda: any(".download-" in x for x in F.visible_and_hidden(data, "crash")), 10,
                      "the download to start")
             os.kill(d1.pid, signal.SIGKILL)
