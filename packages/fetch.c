@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "digest.h"
 #include "fd-util.h"
@@ -63,6 +64,14 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     return s->opts->cancel && atomic_load(s->opts->cancel) ? 1 : 0;
+}
+
+/* libcurl's own socket() has no SOCK_CLOEXEC: a helper spawned meanwhile (an install's
+ * `environment` script) would inherit the connection. */
+static curl_socket_t open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)userdata, (void)purpose;
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 int pkg_fetch_global_init(void)
@@ -132,7 +141,9 @@ static int fetch(const char *url, const struct pkg_fetch_options *opts, struct s
          curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECONDS) ||
          curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opts->max_bytes) ||
          curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) ||
-         curl_easy_setopt(h, CURLOPT_WRITEDATA, s) || curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) ||
+         curl_easy_setopt(h, CURLOPT_WRITEDATA, s) ||
+         curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket) ||
+         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) ||
          curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress) ||
          curl_easy_setopt(h, CURLOPT_XFERINFODATA, s)))
         r = -EIO;
