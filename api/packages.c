@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,7 +470,10 @@ void api_packages_uninstall(struct api_packages *p, const char *language, const 
     _cleanup_free_ char *resolved = NULL, *err = NULL;
     int r;
 
-    r = pkg_store_find_installed(&p->store, language, version, &resolved);
+    /* a name that cannot be a package directory ("../x") is looked up nowhere */
+    r = pkg_name_is_safe(language)
+            ? pkg_store_find_installed(&p->store, language, version, &resolved)
+            : -ENOENT;
     if (r == -ENOENT) {
         reply_message(out, 500, "%s-%s is not installed", language, version);
         return;

@@ -257,6 +257,8 @@ class PackagesTest(T.CapsuleTestCase):
         self.assertJsonResponse(self.post(body("texts", "2")), 200)
         self.assertMessage(self.post(body("texts", "2.1.0")), 500, "Already installed")
         self.assertMessage(self.delete(body("texts", "3")), 500, "texts-3 is not installed")
+        self.assertMessage(self.delete(body("../packages/texts", "*")), 500,
+                           "../packages/texts-* is not installed")
         # uninstall resolves among installed packages: works with the index gone
         self.server.routes.pop("/index")
         self.assertEqual(self.delete(body("texts", "*")).body, b'{"language":"texts","version":"2.1.0"}')
@@ -418,6 +420,11 @@ class CrashTest(T.CapsuleTestCase):
             with d3:
                 self.assertRun(d3.execute(sh("crash", 'cat "$PKG_DIR/data.txt"')), stdout="package data\n")
                 self.assertEqual(len(F.visible_and_hidden(data, "crash")), 3)  # link, dir, other's file
+                # a package loaded at startup is removed once uninstalled (no job holds it)
+                self.assertJsonResponse(d3.request("DELETE", PKG, json.dumps(body("crash", "*")).encode(),
+                                                   {"Content-Type": "application/json"}), 200)
+                wait_for(lambda: F.visible_and_hidden(data, "crash") == [os.path.basename(other)], 5,
+                         "the startup-loaded package's files removed")
         finally:
             d1.cleanup()
             server.close()
