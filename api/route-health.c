@@ -134,7 +134,8 @@ static const struct rt_runtime *deep_runtime(const struct rt_registry *reg, cons
 static enum MHD_Result deep_submit(struct api_conn *c, const struct health *h)
 {
     const char *content = NULL, *problem = NULL;
-    const struct rt_runtime *rt = deep_runtime(c->routes->registry, &content);
+    struct rt_registry *reg = api_routes_registry(c->routes); /* the job takes its own */
+    const struct rt_runtime *rt = deep_runtime(reg, &content);
     struct eng_request *req = NULL;
     char *message = NULL;
     json_t *body = NULL;
@@ -144,8 +145,9 @@ static enum MHD_Result deep_submit(struct api_conn *c, const struct health *h)
         body = json_pack("{s:s,s:s,s:[{s:s}]}", "language", rt->language, "version", rt->version,
                          "files", "content", content);
     if (body)
-        r = api_execute_decode(body, c->routes->registry, &c->routes->cfg->eng, &req, &message);
+        r = api_execute_decode(body, reg, &c->routes->cfg->eng, &req, &message);
     json_decref(body);
+    rt_registry_unref(reg);
     if (r >= 0) {
         c->reply = deep_reply;
         api_submit(c, req);

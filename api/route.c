@@ -30,9 +30,14 @@ int api_routes_init(struct api_routes *routes, const struct api_config *cfg,
     struct timespec ts;
     int r;
 
-    *routes = (struct api_routes){
-        .cfg = cfg, .registry = reg, .engine = eng, .current = rt_registry_ref(reg)};
+    *routes = (struct api_routes){.cfg = cfg, .registry = reg, .engine = eng};
     pthread_mutex_init(&routes->current_lock, NULL);
+    /* Jobs get a copy: the startup registry is also held by main() until exit, so a job's
+     * reference to it could not be told from main's when an uninstall waits for the jobs
+     * of a package to end. */
+    r = rt_registry_copy(reg, &routes->current);
+    if (r < 0)
+        return r;
     clock_gettime(CLOCK_REALTIME, &ts);
     routes->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     if (getrandom(&routes->id_prefix, sizeof(routes->id_prefix), GRND_NONBLOCK) < 0)

@@ -86,6 +86,11 @@ int rt_registry_with_package(const struct rt_registry *reg, const char *dir, rt_
     return 0;
 }
 
+int rt_registry_copy(const struct rt_registry *reg, struct rt_registry **ret)
+{
+    return registry_copy(reg, NULL, ret);
+}
+
 int rt_registry_without_package(const struct rt_registry *reg, const char *dir,
                                 struct rt_registry **ret)
 {
