@@ -283,6 +283,30 @@ class PackagesTest(T.CapsuleTestCase):
         self.assertEqual(len([x for x in F.visible_and_hidden(self.data, "race") if x.startswith(".")]), 1)
         self.assertJsonResponse(self.delete(body("race", "*")), 200)
 
+    def test_slow_installs_do_not_block_requests(self):
+        # more slow downloads than the daemon has HTTP threads (CPUs, at least 2)
+        names = ["slow%d" % i for i in range(os.cpu_count() or 2)] + ["slowx"]
+        lines = []
+        for n in names:
+            arch = F.tar_gz(F.package_members(n, "1.0.0"))
+            lines.append(self.server.add_package(n, "1.0.0", arch, path="/pkgs/%s.tgz" % n))
+            self.server.routes["/pkgs/%s.tgz" % n] = F.slow_body(arch, 6)
+        self.index(*lines)
+        installs = [threading.Thread(target=self.post, args=(body(n, "*"),)) for n in names]
+        for t in installs:
+            t.start()
+        wait_for(lambda: all(self.server.hits.get("/pkgs/%s.tgz" % n) for n in names), 5,
+                 "every download to start")
+        self.assertJsonResponse(self.daemon.get("/api/v2/runtimes"), 200)
+        self.assertRun(self.daemon.execute(sh("sh", "echo meanwhile")), stdout="meanwhile\n")
+        # answered while every download was still under way: no HTTP thread waits on one
+        self.assertTrue(all(t.is_alive() for t in installs))
+        for t in installs:
+            t.join(60)
+        for n in names:
+            self.assertTrue(self.server.hits.get("/pkgs/%s.tgz" % n))
+            self.assertJsonResponse(self.delete(body(n, "*")), 200)
+
     def test_uninstall_during_running_job(self):
         self.index(self.server.add_package("busy", "1.0.0", F.tar_gz(F.package_members("busy", "1.0.0"))))
         self.assertJsonResponse(self.post(body("busy", "*")), 200)
