@@ -95,6 +95,11 @@ bool rt_semver_satisfies(const struct rt_semver *version, const char *range);
  *  warn). -ENOMEM. */
 int rt_registry_with_package(const struct rt_registry *reg, const char *dir, rt_warn_fn warn,
                              void *userdata, struct rt_registry **ret, size_t *ret_added);
+/** A new registry (refcount 1): the runtimes of `reg` that are not installed packages (not
+ *  under <data_dir>/packages), then every installed package of data_dir loaded afresh, in the
+ *  order a restart would give (PISTON-API.md 5.3). -ENOMEM. */
+int rt_registry_reload_installed(const struct rt_registry *reg, const char *data_dir,
+                                 rt_warn_fn warn, void *userdata, struct rt_registry **ret);
 /** A new registry (refcount 1) with copies of all the runtimes of `reg`. -ENOMEM. */
 int rt_registry_copy(const struct rt_registry *reg, struct rt_registry **ret);
 /** A new registry (refcount 1) holding the runtimes of `reg` whose package_dir is not `dir`.

@@ -2,6 +2,7 @@
  * references to the one they started with), so an install or uninstall builds a copy with
  * the package's runtimes added or left out, and the caller swaps it in. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +32,15 @@ static int runtime_copy(const struct rt_runtime *src, struct rt_runtime *ret)
     return 0;
 }
 
-/* A new empty registry with the runtimes of `reg` except those of package `skip_dir`. */
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return prefix && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A new registry with the runtimes of `reg` except those of package `skip_dir` and those
+ * whose directory starts with `skip_prefix`. */
 static int registry_copy(const struct rt_registry *reg, const char *skip_dir,
-                         struct rt_registry **ret)
+                         const char *skip_prefix, struct rt_registry **ret)
 {
     struct rt_registry *copy = NULL;
     struct rt__loader ld;
@@ -47,7 +54,8 @@ static int registry_copy(const struct rt_registry *reg, const char *skip_dir,
         const struct rt_runtime *src = rt_registry_get(reg, i);
         struct rt_runtime rt;
 
-        if (skip_dir && strcmp(src->package_dir, skip_dir) == 0)
+        if ((skip_dir && strcmp(src->package_dir, skip_dir) == 0) ||
+            has_prefix(src->package_dir, skip_prefix))
             continue;
         r = runtime_copy(src, &rt);
         if (r >= 0)
@@ -70,7 +78,7 @@ int rt_registry_with_package(const struct rt_registry *reg, const char *dir, rt_
     size_t before;
     int r;
 
-    r = registry_copy(reg, NULL, &copy);
+    r = registry_copy(reg, NULL, NULL, &copy);
     if (r < 0)
         return r;
     before = rt_registry_count(copy);
@@ -88,13 +96,41 @@ int rt_registry_with_package(const struct rt_registry *reg, const char *dir, rt_
 
 int rt_registry_copy(const struct rt_registry *reg, struct rt_registry **ret)
 {
-    return registry_copy(reg, NULL, ret);
+    return registry_copy(reg, NULL, NULL, ret);
 }
 
 int rt_registry_without_package(const struct rt_registry *reg, const char *dir,
                                 struct rt_registry **ret)
 {
-    return registry_copy(reg, dir, ret);
+    return registry_copy(reg, dir, NULL, ret);
+}
+
+int rt_registry_reload_installed(const struct rt_registry *reg, const char *data_dir,
+                                 rt_warn_fn warn, void *userdata, struct rt_registry **ret)
+{
+    _cleanup_free_ char *packages = NULL, *canonical = NULL, *prefix = NULL;
+    struct rt_registry *copy = NULL;
+    struct rt__loader ld;
+    int r;
+
+    if (asprintf(&packages, "%s/packages", data_dir) < 0)
+        return -ENOMEM;
+    /* installed runtimes carry canonical paths (the loader resolves them) */
+    canonical = realpath(packages, NULL);
+    if (canonical && asprintf(&prefix, "%s/", canonical) < 0)
+        return -ENOMEM;
+    r = registry_copy(reg, NULL, prefix, &copy);
+    if (r < 0)
+        return r;
+    ld = (struct rt__loader){.reg = copy, .warn = warn, .userdata = userdata};
+    r = rt__scan_data_dir(&ld, data_dir);
+    free(ld.failed_package);
+    if (r < 0) {
+        rt_registry_unref(copy);
+        return r;
+    }
+    *ret = copy;
+    return 0;
 }
 
 bool rt_registry_has_package(const struct rt_registry *reg, const char *dir)

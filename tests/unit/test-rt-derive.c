@@ -130,3 +130,46 @@ TEST(is_shared_counts_other_holders)
     ASSERT_FALSE(rt_registry_is_shared(reg));
     rt_registry_unref(reg);
 }
+
+TEST(reload_installed_gives_restart_order)
+{
+    struct rt_registry *base, *with = NULL, *reloaded = NULL;
+    char data[128], dir[PATH_MAX], b[PATH_MAX];
+    size_t n, added = 0;
+
+    setup();
+    snprintf(data, sizeof(data), "%s/data", root);
+    ASSERT_OK(mkdir(data, 0755));
+    snprintf(dir, sizeof(dir), "%s/packages", data);
+    ASSERT_OK(mkdir(dir, 0755));
+    /* installed as <data>/packages/<name>/<version>/ with the marker */
+    for (int i = 0; i < 2; i++) {
+        const char *name = i ? "bpkg" : "apkg";
+        char info[128];
+
+        snprintf(dir, sizeof(dir), "%s/packages/%s", data, name);
+        ASSERT_OK(mkdir(dir, 0755));
+        snprintf(dir, sizeof(dir), "%s/packages/%s/1.0.0", data, name);
+        ASSERT_OK(mkdir(dir, 0755));
+        snprintf(info, sizeof(info), "{\"language\":\"%s\",\"version\":\"1.0.0\"}", name);
+        put(dir, "pkg-info.json", info);
+        put(dir, "run", "#!/bin/bash\n");
+        put(dir, ".env", "PATH=/usr/bin\n");
+        put(dir, ".ppman-installed", "1");
+        if (i)
+            snprintf(b, sizeof(b), "%s", dir);
+    }
+    base = base_registry();
+    n = rt_registry_count(base);
+    /* bpkg was installed first: it sits at the end, apkg not yet registered */
+    ASSERT_OK(rt_registry_with_package(base, b, NULL, NULL, &with, &added));
+    ASSERT_EQ(added, 1);
+    ASSERT_OK(rt_registry_reload_installed(with, data, NULL, NULL, &reloaded));
+    ASSERT_EQ(rt_registry_count(reloaded), n + 2); /* bpkg not twice */
+    ASSERT_STREQ(rt_registry_get(reloaded, n)->language, "apkg");
+    ASSERT_STREQ(rt_registry_get(reloaded, n + 1)->language, "bpkg");
+    ASSERT_STREQ(rt_registry_get(reloaded, 0)->language, rt_registry_get(base, 0)->language);
+    rt_registry_unref(reloaded);
+    rt_registry_unref(with);
+    rt_registry_unref(base);
+}
