@@ -343,7 +343,7 @@ static void collect_warning(void *userdata, const char *message)
 /* Registers the staged package, commits it on disk and publishes the new registry. */
 static int publish_install(struct api_packages *p, struct pkg_staged *staged, char **reterr)
 {
-    struct rt_registry *cur, *next = NULL, *old;
+    struct rt_registry *cur, *next = NULL, *sorted = NULL, *old;
     struct strbuf warnings = {.cap = 4096};
     size_t added = 0;
     int r;
@@ -368,6 +368,17 @@ static int publish_install(struct api_packages *p, struct pkg_staged *staged, ch
         rt_registry_unref(next);
         return r;
     }
+    /* Published in the order a restart gives (installed packages sorted by name, version),
+     * when that can be had; `next` (the new runtimes at the end) otherwise. */
+    cur = api_routes_registry(p->routes);
+    if (rt_registry_reload_installed(cur, p->store.data_dir, NULL, NULL, &sorted) >= 0 &&
+        rt_registry_count(sorted) == rt_registry_count(next)) {
+        rt_registry_unref(next);
+        next = sorted;
+    } else {
+        rt_registry_unref(sorted);
+    }
+    rt_registry_unref(cur);
     old = api_routes_swap_registry(p->routes, next, &r);
     if (!old)
         return r; /* on disk: a restart loads it */

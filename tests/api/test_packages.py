@@ -113,6 +113,20 @@ class PackagesTest(T.CapsuleTestCase):
         self.assertRun(self.daemon.execute(sh("hello", "echo again")), stdout="again\n")
         self.assertJsonResponse(self.delete(body("hello", "*")), 200)
 
+    def test_runtimes_in_restart_order(self):
+        # installed packages follow the bundled ones sorted by name, then version (5.3),
+        # whatever the install order
+        lines = [self.server.add_package(n, v, F.tar_gz(F.package_members(n, v)))
+                 for n, v in (("zorder", "1.0.0"), ("aorder", "2.0.0"), ("aorder", "10.0.0"))]
+        self.index(*lines)
+        for n, v in (("zorder", "1.0.0"), ("aorder", "10.0.0"), ("aorder", "2.0.0")):
+            self.assertJsonResponse(self.post(body(n, v)), 200)
+        got = [(x["language"], x["version"]) for x in self.daemon.get("/api/v2/runtimes").json
+               if x["language"].endswith("order")]
+        self.assertEqual(got, [("aorder", "2.0.0"), ("aorder", "10.0.0"), ("zorder", "1.0.0")])
+        for n, v in (("zorder", "*"), ("aorder", "*"), ("aorder", "*")):
+            self.assertJsonResponse(self.delete(body(n, v)), 200)
+
     def test_toolchain_package_with_provides(self):
         # wraps Debian's python3 the way Piston's packages wrap their own builds
         T.require_toolchain("python")
