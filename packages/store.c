@@ -367,10 +367,15 @@ int pkg_store_stage(const struct pkg_store *st, const struct pkg_index_entry *en
 int pkg_store_commit(struct pkg_staged *staged, char **reterr)
 {
     *reterr = NULL;
+    /* The files reach the disk before the name that makes them a package: after a power
+     * loss too, the link never points at a half-written tree. */
+    if (syncfs(staged->parent_fd) < 0)
+        return fail(reterr, -errno, "cannot flush the package to disk: %m");
     /* symlinkat() is atomic and fails on an existing name: an install that won meanwhile
      * (another daemon on the same data directory) keeps its package */
     if (symlinkat(staged->dir_name, staged->parent_fd, staged->version) < 0)
         return errno == EEXIST ? fail(reterr, -EEXIST, "Already installed") : -errno;
+    (void)fsync(staged->parent_fd); /* the link itself; a loss now only undoes the install */
     return 0;
 }
 
