@@ -262,6 +262,7 @@ static enum api_route_id classify(const char *path)
         {"/", API_ROUTE_ROOT},
         {API_PREFIX "/runtimes", API_ROUTE_RUNTIMES},
         {API_PREFIX "/execute", API_ROUTE_EXECUTE},
+        {API_PREFIX "/packages", API_ROUTE_PACKAGES},
         {"/health", API_ROUTE_HEALTH},
         {"/metrics", API_ROUTE_METRICS},
     };
