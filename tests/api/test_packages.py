@@ -274,6 +274,12 @@ class PackagesTest(T.CapsuleTestCase):
         self.assertMessage(self.delete(body("texts", "3")), 500, "texts-3 is not installed")
         self.assertMessage(self.delete(body("../packages/texts", "*")), 500,
                            "../packages/texts-* is not installed")
+        # counted under their own route in /metrics (once MHD has completed each request)
+        def counted():
+            text = self.daemon.get("/metrics").body.decode()
+            line = 'capsule_http_requests_total{route="packages",code="404"} '
+            return any(l.startswith(line) and int(l[len(line):]) >= 3 for l in text.splitlines())
+        wait_for(counted, 5, "package requests counted in /metrics")
         # uninstall resolves among installed packages: works with the index gone
         self.server.routes.pop("/index")
         self.assertEqual(self.delete(body("texts", "*")).body, b'{"language":"texts","version":"2.1.0"}')
