@@ -29,6 +29,12 @@ struct api_config {
     uint64_t rate_burst;       /* CAPSULE_RATE_BURST: bucket size (defaults to rate_limit) */
     uint64_t drain_timeout_ms; /* CAPSULE_DRAIN_TIMEOUT: SIGTERM waits this long for jobs */
     uint32_t uid_max, gid_max; /* ends of the slot id ranges (--check uses the last id) */
+    /* CAPSULE_PACKAGE_*: limits of the packages API (README "Packages") */
+    uint64_t package_index_timeout_ms;
+    uint64_t package_download_timeout_ms;
+    uint64_t package_max_download; /* bytes of one archive */
+    uint64_t package_max_unpacked; /* bytes of its files */
+    uint64_t package_max_entries;  /* entries of its archive */
 };
 
 typedef const char *(*api_getenv_fn)(void *userdata, const char *name);

@@ -129,6 +129,17 @@ static const struct config_option options[] = {
     {"CAPSULE_RATE_BURST", parse_integer, "0", FIELD(cfg.rate_burst), 0, RATE_MAX},
     /* A day at most: a drain longer than that is a hang, not a drain. */
     {"CAPSULE_DRAIN_TIMEOUT", parse_integer, "30000", FIELD(cfg.drain_timeout_ms), 0, 86400000},
+    /* Packages API: Piston's largest packages are a few hundred MiB packed, ~2 GiB unpacked. */
+    {"CAPSULE_PACKAGE_INDEX_TIMEOUT", parse_integer, "30000", FIELD(cfg.package_index_timeout_ms),
+     1, 86400000},
+    {"CAPSULE_PACKAGE_DOWNLOAD_TIMEOUT", parse_integer, "1800000",
+     FIELD(cfg.package_download_timeout_ms), 1, 86400000},
+    {"CAPSULE_PACKAGE_MAX_DOWNLOAD", parse_integer, "2147483648", FIELD(cfg.package_max_download),
+     1, INT64_MAX},
+    {"CAPSULE_PACKAGE_MAX_UNPACKED", parse_integer, "8589934592", FIELD(cfg.package_max_unpacked),
+     1, INT64_MAX},
+    {"CAPSULE_PACKAGE_MAX_ENTRIES", parse_integer, "500000", FIELD(cfg.package_max_entries), 1,
+     INT64_MAX},
 };
 
 static const char *env(const struct config_state *st, const char *name)

@@ -40,7 +40,8 @@ static const char *const outcome_names[JOB_OUTCOME_COUNT] = {"OK", "RE", "SG",  
 static const char *const route_names[API_ROUTE_COUNT] = {
     [API_ROUTE_ROOT] = "root",       [API_ROUTE_RUNTIMES] = "runtimes",
     [API_ROUTE_EXECUTE] = "execute", [API_ROUTE_HEALTH] = "health",
-    [API_ROUTE_METRICS] = "metrics", [API_ROUTE_OTHER] = "other",
+    [API_ROUTE_METRICS] = "metrics", [API_ROUTE_PACKAGES] = "packages",
+    [API_ROUTE_OTHER] = "other",
 };
 
 struct histogram {

@@ -17,11 +17,12 @@ enum api_route_id {
     API_ROUTE_EXECUTE,
     API_ROUTE_HEALTH,
     API_ROUTE_METRICS,
+    API_ROUTE_PACKAGES,
     API_ROUTE_OTHER, /* 404s, and requests refused before routing (413, 401, 429) */
     API_ROUTE_COUNT,
 };
 
-/** "root", "runtimes", "execute", "health", "metrics", "other". */
+/** "root", "runtimes", "execute", "health", "metrics", "packages", "other". */
 const char *api_route_name(enum api_route_id route);
 
 struct api_metrics;

@@ -26,6 +26,7 @@ void api_submit(struct api_conn *c, struct eng_request *req)
     int r;
 
     c->runtime = req->runtime;
+    c->registry = rt_registry_ref(req->registry);
     /* suspend before submitting: the job may finish before this function returns */
     c->suspended = true;
     MHD_suspend_connection(c->connection);
@@ -59,8 +60,9 @@ enum MHD_Result api_route_execute(struct api_conn *c, json_t *body)
         return api_reply_message(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is draining");
     if (!body)
         body = empty = json_object();
-    r = api_execute_decode_capped(body, c->routes->registry, &cfg->eng, cfg->max_files, &req,
-                                  &message);
+    struct rt_registry *reg = api_routes_registry(c->routes); /* the request takes its own */
+    r = api_execute_decode_capped(body, reg, &cfg->eng, cfg->max_files, &req, &message);
+    rt_registry_unref(reg);
     json_decref(empty);
     if (r < 0) {
         ret = api_reply_message(
@@ -74,13 +76,19 @@ enum MHD_Result api_route_execute(struct api_conn *c, json_t *body)
     return MHD_YES;
 }
 
+/* The metrics' row: the same runtime in the startup registry (registries swapped in by
+ * package installs hold copies); runtimes installed later share the "unknown" row. */
 static size_t runtime_index(const struct rt_registry *reg, const struct rt_runtime *rt)
 {
     size_t n = rt_registry_count(reg);
 
-    for (size_t i = 0; i < n; i++)
-        if (rt_registry_get(reg, i) == rt)
+    for (size_t i = 0; rt && i < n; i++) {
+        const struct rt_runtime *x = rt_registry_get(reg, i);
+        if (x == rt ||
+            (strcmp(x->language, rt->language) == 0 && strcmp(x->version, rt->version) == 0 &&
+             strcmp(x->package_dir, rt->package_dir) == 0))
             return i;
+    }
     return n;
 }
 

@@ -31,17 +31,22 @@ static const struct {
 struct health {
     const char *status; /* "ok", "draining", "overloaded", "unavailable", "failing" */
     struct eng_stats stats;
+    size_t runtimes;
 };
 
 static void health_state(struct api_conn *c, struct health *h)
 {
     const struct api_config *cfg = c->routes->cfg;
 
+    struct rt_registry *reg = api_routes_registry(c->routes); /* packages may have changed it */
+
+    h->runtimes = rt_registry_count(reg);
+    rt_registry_unref(reg);
     eng_get_stats(c->routes->engine, &h->stats);
     h->status = "ok";
     if (atomic_load(&c->routes->draining))
         h->status = "draining";
-    else if (rt_registry_count(c->routes->registry) == 0)
+    else if (h->runtimes == 0)
         h->status = "unavailable";
     else if (cfg->eng.max_queue > 0 && h->stats.queued >= cfg->eng.max_queue)
         h->status = "overloaded"; /* a new job would get 503 "too many queued jobs" */
@@ -55,8 +60,7 @@ static enum MHD_Result health_reply(struct api_conn *c, const struct health *h, 
 
     if (o && json_object_set_new(o, "status", json_string(h->status)) == 0 &&
         json_object_set_new(o, "instance", json_string(c->routes->cfg->eng.instance)) == 0 &&
-        json_object_set_new(
-            o, "runtimes", json_integer((json_int_t)rt_registry_count(c->routes->registry))) == 0 &&
+        json_object_set_new(o, "runtimes", json_integer((json_int_t)h->runtimes)) == 0 &&
         json_object_set_new(o, "slots", json_integer(c->routes->cfg->eng.max_concurrent_jobs)) ==
             0 &&
         json_object_set_new(o, "running", json_integer(h->stats.running)) == 0 &&
@@ -130,7 +134,8 @@ static const struct rt_runtime *deep_runtime(const struct rt_registry *reg, cons
 static enum MHD_Result deep_submit(struct api_conn *c, const struct health *h)
 {
     const char *content = NULL, *problem = NULL;
-    const struct rt_runtime *rt = deep_runtime(c->routes->registry, &content);
+    struct rt_registry *reg = api_routes_registry(c->routes); /* the job takes its own */
+    const struct rt_runtime *rt = deep_runtime(reg, &content);
     struct eng_request *req = NULL;
     char *message = NULL;
     json_t *body = NULL;
@@ -140,8 +145,9 @@ static enum MHD_Result deep_submit(struct api_conn *c, const struct health *h)
         body = json_pack("{s:s,s:s,s:[{s:s}]}", "language", rt->language, "version", rt->version,
                          "files", "content", content);
     if (body)
-        r = api_execute_decode(body, c->routes->registry, &c->routes->cfg->eng, &req, &message);
+        r = api_execute_decode(body, reg, &c->routes->cfg->eng, &req, &message);
     json_decref(body);
+    rt_registry_unref(reg);
     if (r >= 0) {
         c->reply = deep_reply;
         api_submit(c, req);

@@ -31,6 +31,13 @@ int api_routes_init(struct api_routes *routes, const struct api_config *cfg,
     int r;
 
     *routes = (struct api_routes){.cfg = cfg, .registry = reg, .engine = eng};
+    pthread_mutex_init(&routes->current_lock, NULL);
+    /* Jobs get a copy: the startup registry is also held by main() until exit, so a job's
+     * reference to it could not be told from main's when an uninstall waits for the jobs
+     * of a package to end. */
+    r = rt_registry_copy(reg, &routes->current);
+    if (r < 0)
+        return r;
     clock_gettime(CLOCK_REALTIME, &ts);
     routes->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     if (getrandom(&routes->id_prefix, sizeof(routes->id_prefix), GRND_NONBLOCK) < 0)
@@ -48,11 +55,66 @@ int api_routes_init(struct api_routes *routes, const struct api_config *cfg,
         if (!routes->ratelimit)
             return -ENOMEM;
     }
-    return 0;
+    return api_packages_new(routes, &routes->packages);
+}
+
+void api_routes_stop(struct api_routes *routes)
+{
+    api_packages_stop(routes->packages);
+}
+
+struct rt_registry *api_routes_registry(struct api_routes *routes)
+{
+    struct rt_registry *reg;
+
+    pthread_mutex_lock(&routes->current_lock);
+    reg = rt_registry_ref(routes->current);
+    pthread_mutex_unlock(&routes->current_lock);
+    return reg;
+}
+
+struct rt_registry *api_routes_swap_registry(struct api_routes *routes, struct rt_registry *reg,
+                                             int *ret_error)
+{
+    struct rt_registry *old;
+    size_t len;
+    char *json = api_encode_runtimes(reg, &len);
+
+    if (!json) {
+        rt_registry_unref(reg);
+        *ret_error = -ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_lock(&routes->current_lock);
+    old = routes->current;
+    routes->current = reg;
+    free(routes->runtimes_json);
+    routes->runtimes_json = json;
+    routes->runtimes_len = len;
+    pthread_mutex_unlock(&routes->current_lock);
+    return old;
+}
+
+static enum MHD_Result reply_runtimes(struct api_conn *c)
+{
+    struct api_routes *routes = c->routes;
+    char *body;
+    size_t len;
+
+    pthread_mutex_lock(&routes->current_lock);
+    len = routes->runtimes_len;
+    body = malloc(len + 1);
+    if (body)
+        memcpy(body, routes->runtimes_json, len + 1);
+    pthread_mutex_unlock(&routes->current_lock);
+    return api_reply_json(c, MHD_HTTP_OK, body, len);
 }
 
 void api_routes_done(struct api_routes *routes)
 {
+    routes->packages = api_packages_free(routes->packages);
+    routes->current = rt_registry_unref(routes->current);
+    pthread_mutex_destroy(&routes->current_lock);
     free(routes->runtimes_json);
     routes->runtimes_json = NULL;
     routes->auth = api_auth_free(routes->auth);
@@ -66,6 +128,7 @@ void api_conn_free(struct api_conn *c)
         return;
     strbuf_done(&c->body);
     eng_result_free(c->result);
+    rt_registry_unref(c->registry);
     free(c);
 }
 
@@ -199,6 +262,7 @@ static enum api_route_id classify(const char *path)
         {"/", API_ROUTE_ROOT},
         {API_PREFIX "/runtimes", API_ROUTE_RUNTIMES},
         {API_PREFIX "/execute", API_ROUTE_EXECUTE},
+        {API_PREFIX "/packages", API_ROUTE_PACKAGES},
         {"/health", API_ROUTE_HEALTH},
         {"/metrics", API_ROUTE_METRICS},
     };
@@ -350,8 +414,10 @@ static enum MHD_Result route(struct api_conn *c, const char *path, const char *m
     if (get && strcmp(path, "/") == 0)
         return api_reply_json(c, MHD_HTTP_OK, strdup(root_message), sizeof(root_message) - 1);
     if (get && strcmp(path, API_PREFIX "/runtimes") == 0)
-        return api_reply_json(c, MHD_HTTP_OK, strdup(c->routes->runtimes_json),
-                              c->routes->runtimes_len);
+        return reply_runtimes(c);
+    if (strcmp(path, API_PREFIX "/packages") == 0 &&
+        (get || strcmp(method, "POST") == 0 || strcmp(method, "DELETE") == 0))
+        return api_route_packages(c, method, root);
     if (strcmp(method, "POST") == 0 && strcmp(path, API_PREFIX "/execute") == 0)
         return api_route_execute(c, root);
     if (get && strcmp(path, "/health") == 0)

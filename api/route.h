@@ -16,12 +16,19 @@
 #define API_REQUEST_ID_MAX 64
 #define API_LOG_PATH_MAX 200
 
+struct api_packages;
+
 struct api_routes {
     const struct api_config *cfg;
-    struct rt_registry *registry;
+    struct rt_registry *registry; /* the startup registry: labels the metrics' job rows */
     struct eng_engine *engine;
-    char *runtimes_json; /* encoded once: the registry is immutable */
+    /* What new requests see. A package install or uninstall swaps in a new registry (each is
+     * immutable); jobs keep a reference to the one they started with. */
+    pthread_mutex_t current_lock;
+    struct rt_registry *current; /* own reference */
+    char *runtimes_json;         /* GET /api/v2/runtimes of `current` */
     size_t runtimes_len;
+    struct api_packages *packages;
     struct api_auth *auth;           /* always set; lets everything through when off */
     struct api_ratelimit *ratelimit; /* NULL: CAPSULE_RATE_LIMIT=0 */
     struct api_metrics *metrics;
@@ -54,6 +61,7 @@ struct api_conn {
     unsigned retry_after;              /* seconds, for a 429 */
     usec_t start, submitted, finished; /* request head, job submitted, job done */
     const struct rt_runtime *runtime;  /* execute: the job's runtime, once decoded */
+    struct rt_registry *registry;      /* keeps `runtime` alive until the access log */
     char request_id[API_REQUEST_ID_MAX + 1];
     char method[16];
     char path[API_LOG_PATH_MAX + 1];      /* printable, %-escaped: safe inside a log line */
@@ -65,7 +73,17 @@ struct api_conn {
 
 int api_routes_init(struct api_routes *routes, const struct api_config *cfg,
                     struct rt_registry *reg, struct eng_engine *eng);
+/** Waits for package operations in flight (before MHD stops: they hold suspended
+ *  connections). */
+void api_routes_stop(struct api_routes *routes);
 void api_routes_done(struct api_routes *routes);
+/** A new reference to the registry new requests see. */
+struct rt_registry *api_routes_registry(struct api_routes *routes);
+/** Publishes `reg` (takes the reference) and re-encodes /runtimes. Returns the previous
+ *  registry (its reference passes to the caller), or NULL with -ENOMEM in *ret_error (then
+ *  nothing changed and reg was released). */
+struct rt_registry *api_routes_swap_registry(struct api_routes *routes, struct rt_registry *reg,
+                                             int *ret_error);
 void api_conn_free(struct api_conn *c);
 
 /** First call of a request (headers only): request id, route, client, and the header stage
@@ -86,6 +104,14 @@ void api_submit(struct api_conn *c, struct eng_request *req);
 enum MHD_Result api_route_execute(struct api_conn *c, json_t *body);
 /** Queues the response for c->result (called on the worker thread while suspended). */
 enum MHD_Result api_execute_reply(struct api_conn *c);
+
+/* route-packages.c: GET, POST, DELETE /api/v2/packages (PISTON-API.md 2.4). */
+enum MHD_Result api_route_packages(struct api_conn *c, const char *method, json_t *body);
+/* packages.c: the package manager behind those routes. */
+int api_packages_new(struct api_routes *routes, struct api_packages **ret);
+/** Waits for operations in flight, then removes what uninstalls left once no job uses it. */
+void api_packages_stop(struct api_packages *p);
+struct api_packages *api_packages_free(struct api_packages *p);
 
 /* route-health.c: outside /api/v2, open without credentials. */
 enum MHD_Result api_route_health(struct api_conn *c);

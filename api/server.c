@@ -214,6 +214,7 @@ struct api_server *api_server_free(struct api_server *srv)
 {
     if (!srv)
         return NULL;
+    api_routes_stop(&srv->routes); /* package operations hold suspended connections */
     if (srv->mhd)
         MHD_stop_daemon(srv->mhd);
     if (!srv->mhd || srv->quiesced)

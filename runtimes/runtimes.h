@@ -93,3 +93,36 @@ void rt_semver_done(struct rt_semver *v);
 int rt_semver_compare(const struct rt_semver *a, const struct rt_semver *b);
 /** True if `version` satisfies the range expression (unparsable range → false). */
 bool rt_semver_satisfies(const struct rt_semver *version, const char *range);
+
+/* ---- Registries derived from another (package install and uninstall, no restart) ---- */
+
+/** A new registry (refcount 1) holding every runtime of `reg` followed by those of the
+ *  installed package directory `dir` (pkg-info.json, .env or environment; PISTON-API.md 5.3),
+ *  in `provides` order. `reg` is left unchanged: jobs keep using it. *ret_added counts the
+ *  package's runtimes that were added (0: invalid package or duplicates, each said through
+ *  warn). -ENOMEM. */
+int rt_registry_with_package(const struct rt_registry *reg, const char *dir, rt_warn_fn warn,
+                             void *userdata, struct rt_registry **ret, size_t *ret_added);
+/** A new registry (refcount 1): the runtimes of `reg` that are not installed packages (not
+ *  under <data_dir>/packages), then every installed package of data_dir loaded afresh, in the
+ *  order a restart would give (PISTON-API.md 5.3). -ENOMEM. */
+int rt_registry_reload_installed(const struct rt_registry *reg, const char *data_dir,
+                                 rt_warn_fn warn, void *userdata, struct rt_registry **ret);
+/** A new registry (refcount 1) with copies of all the runtimes of `reg`. -ENOMEM. */
+int rt_registry_copy(const struct rt_registry *reg, struct rt_registry **ret);
+/** A new registry (refcount 1) holding the runtimes of `reg` whose package_dir is not `dir`.
+ *  -ENOMEM. */
+int rt_registry_without_package(const struct rt_registry *reg, const char *dir,
+                                struct rt_registry **ret);
+/** True if `dir` is the package directory of one of the registry's runtimes. */
+bool rt_registry_has_package(const struct rt_registry *reg, const char *dir);
+/** True while a reference other than the caller's exists. Meaningful only to a holder that
+ *  no longer hands the registry out: then the count can only go down. */
+bool rt_registry_is_shared(const struct rt_registry *reg);
+
+/** A package's environment as the loader computes it (5.3): `.env` if present, else its
+ *  `environment` sourced by bash with an empty environment in `dir`. NULL-terminated
+ *  "KEY=VALUE" list for rt_strv_free. -EBADMSG with *reterr (malloc'd reason), -ENOMEM. */
+int rt_package_environment(const char *dir, char ***ret, char **reterr);
+/** Frees a NULL-terminated string vector; returns NULL. */
+char **rt_strv_free(char **l);

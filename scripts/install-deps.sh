@@ -10,6 +10,7 @@ fi
 packages=(
     build-essential cmake pkg-config git curl ca-certificates
     libmicrohttpd-dev libjansson-dev libseccomp-dev libcap-dev nettle-dev
+    libcurl4-openssl-dev libarchive-dev
     python3 nodejs default-jdk-headless gcc g++ sqlite3
     clang-format gnuplot-nox haproxy
     python3-requests python3-yaml lintian  # tests: 413 drain client, cloud-init file, .deb lint

@@ -121,6 +121,8 @@ void rt__warn(struct rt__loader *ld, const char *fmt, ...) _printf_(2, 3);
  *  duplicate (language, version) is dropped with a warning (returns 0). -ENOMEM. */
 int rt__registry_add(struct rt__loader *ld, struct rt_runtime *rt);
 void rt__runtime_done(struct rt_runtime *rt);
+/** An empty registry with refcount 1. -ENOMEM. */
+int rt__registry_new(struct rt_registry **ret);
 
 /* ---- package.c ---- */
 enum rt__source {

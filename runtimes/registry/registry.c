@@ -112,6 +112,25 @@ struct rt_registry *rt_registry_unref(struct rt_registry *reg)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct rt_registry *, rt_registry_unref);
 
+int rt__registry_new(struct rt_registry **ret)
+{
+    struct rt_registry *reg = calloc(1, sizeof(*reg));
+
+    if (!reg)
+        return -ENOMEM;
+    atomic_init(&reg->n_ref, 1);
+    *ret = reg;
+    return 0;
+}
+
+bool rt_registry_is_shared(const struct rt_registry *reg)
+{
+    /* acquire: pairs with the release in the other holders' unref, so what they did with the
+     * runtimes (and the package directory) happened before the caller acts on "not shared" */
+    return reg &&
+           atomic_load_explicit(&((struct rt_registry *)reg)->n_ref, memory_order_acquire) > 1;
+}
+
 size_t rt_registry_count(const struct rt_registry *reg)
 {
     return reg ? reg->n : 0;

@@ -1,0 +1,140 @@
+/* GET, POST, DELETE /api/v2/packages (PISTON-API.md 2.4). The body is validated on the MHD
+ * thread; the operation (index fetch, download, unpack: seconds to minutes) runs on a thread
+ * of its own while the connection is suspended, as an execute waits for its job. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "package-manager.h"
+#include "route.h"
+
+/* Operation threads at once; more get 503 (each may hold a download). */
+#define MAX_OPERATIONS 8
+
+enum op_kind { OP_LIST, OP_INSTALL, OP_UNINSTALL };
+
+struct op {
+    enum op_kind kind;
+    struct api_conn *c;
+    char *language, *version;
+};
+
+static atomic_uint operations;
+
+static void op_free(struct op *op)
+{
+    free(op->language);
+    free(op->version);
+    free(op);
+}
+
+static void *op_main(void *arg)
+{
+    struct op *op = arg;
+    struct api_conn *c = op->c;
+    struct api_packages *p = c->routes->packages;
+    struct api_pkg_reply out = {0};
+
+    switch (op->kind) {
+    case OP_LIST:
+        api_packages_list(p, &out);
+        break;
+    case OP_INSTALL:
+        api_packages_install(p, op->language, op->version, &out);
+        break;
+    case OP_UNINSTALL:
+        api_packages_uninstall(p, op->language, op->version, &out);
+        break;
+    }
+    op_free(op);
+    /* a suspended connection may be given its response from any thread; it goes out on
+     * resume, after which MHD may free c at any moment */
+    if (out.body)
+        (void)api_reply_json(c, out.status, out.body, out.len);
+    else
+        (void)api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    MHD_resume_connection(c->connection);
+    atomic_fetch_sub(&operations, 1);
+    api_packages_end(p);
+    return NULL;
+}
+
+/* Rows 1-2 of the execute validation, with Piston's texts (Piston itself checks nothing). */
+static const char *check_body(json_t *body)
+{
+    json_t *language = json_object_get(body, "language");
+    json_t *version = json_object_get(body, "version");
+
+    if (!json_is_string(language) || json_string_length(language) == 0 ||
+        strlen(json_string_value(language)) != json_string_length(language))
+        return "language is required as a string";
+    if (!json_is_string(version) || json_string_length(version) == 0 ||
+        strlen(json_string_value(version)) != json_string_length(version))
+        return "version is required as a string";
+    return NULL;
+}
+
+static enum MHD_Result start(struct api_conn *c, struct op *op)
+{
+    struct api_packages *p = c->routes->packages;
+    pthread_attr_t attr;
+    pthread_t thread;
+    int r;
+
+    if (atomic_fetch_add(&operations, 1) >= MAX_OPERATIONS) {
+        atomic_fetch_sub(&operations, 1);
+        op_free(op);
+        return api_reply_message(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "too many package operations under way");
+    }
+    if (!api_packages_begin(p)) {
+        atomic_fetch_sub(&operations, 1);
+        op_free(op);
+        return api_reply_message(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server shutting down");
+    }
+    /* suspend before the thread starts: it may finish before this function returns */
+    c->suspended = true;
+    MHD_suspend_connection(c->connection);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    r = pthread_create(&thread, &attr, op_main, op);
+    pthread_attr_destroy(&attr);
+    if (r != 0) {
+        log_error("request %s: cannot start a package thread: %s", c->request_id, strerror(r));
+        op_free(op);
+        (void)api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, strerror(r));
+        MHD_resume_connection(c->connection);
+        atomic_fetch_sub(&operations, 1);
+        api_packages_end(p);
+    }
+    return MHD_YES;
+}
+
+enum MHD_Result api_route_packages(struct api_conn *c, const char *method, json_t *body)
+{
+    struct op *op = calloc(1, sizeof(*op));
+    const char *problem;
+
+    if (!op)
+        return api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    op->c = c;
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
+        op->kind = OP_LIST;
+        return start(c, op);
+    }
+    op->kind = strcmp(method, "POST") == 0 ? OP_INSTALL : OP_UNINSTALL;
+    problem = check_body(body);
+    if (problem) {
+        op_free(op);
+        return api_reply_message(c, MHD_HTTP_BAD_REQUEST, problem);
+    }
+    op->language = strdup(json_string_value(json_object_get(body, "language")));
+    op->version = strdup(json_string_value(json_object_get(body, "version")));
+    if (!op->language || !op->version) {
+        op_free(op);
+        return api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    return start(c, op);
+}
