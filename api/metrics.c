@@ -19,7 +19,7 @@ static const usec_t bucket_bounds[] = {5000,     10000,    25000,   50000,   100
 #define N_BUCKETS (ARRAY_SIZE(bucket_bounds) + 1) /* the last one is +Inf */
 
 /* The HTTP statuses capsuled answers with; anything else is counted as "other". */
-static const unsigned codes[] = {200, 400, 401, 404, 413, 415, 429, 500, 503};
+static const unsigned codes[] = {101, 200, 400, 401, 404, 413, 415, 426, 429, 500, 503};
 #define N_CODES (ARRAY_SIZE(codes) + 2) /* + "other", + "0" (no answer) */
 
 enum job_outcome {
@@ -41,6 +41,7 @@ static const char *const route_names[API_ROUTE_COUNT] = {
     [API_ROUTE_ROOT] = "root",       [API_ROUTE_RUNTIMES] = "runtimes",
     [API_ROUTE_EXECUTE] = "execute", [API_ROUTE_HEALTH] = "health",
     [API_ROUTE_METRICS] = "metrics", [API_ROUTE_OTHER] = "other",
+    [API_ROUTE_CONNECT] = "connect",
 };
 
 struct histogram {

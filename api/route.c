@@ -18,6 +18,7 @@
 #include "log.h"
 #include "macro.h"
 #include "server.h"
+#include "ws.h"
 
 #define API_PREFIX "/api/v2"
 #define PUBLIC_PREFIX "/api/v2/piston" /* the public instance's layout, served as an alias */
@@ -42,6 +43,9 @@ int api_routes_init(struct api_routes *routes, const struct api_config *cfg,
     r = api_auth_new(cfg->api_tokens, cfg->hmac_secret, &routes->auth);
     if (r < 0)
         return r;
+    r = api_ws_loop_new(routes, &routes->ws);
+    if (r < 0)
+        return r;
     if (cfg->rate_limit > 0) {
         routes->ratelimit = api_ratelimit_new((unsigned)cfg->rate_limit, (unsigned)cfg->rate_burst,
                                               API_RATELIMIT_BUCKETS);
@@ -57,6 +61,7 @@ void api_routes_done(struct api_routes *routes)
     routes->runtimes_json = NULL;
     routes->auth = api_auth_free(routes->auth);
     routes->ratelimit = api_ratelimit_free(routes->ratelimit);
+    routes->ws = api_ws_loop_free(routes->ws); /* before the metrics it records into */
     routes->metrics = api_metrics_free(routes->metrics);
 }
 
@@ -199,6 +204,7 @@ static enum api_route_id classify(const char *path)
         {"/", API_ROUTE_ROOT},
         {API_PREFIX "/runtimes", API_ROUTE_RUNTIMES},
         {API_PREFIX "/execute", API_ROUTE_EXECUTE},
+        {API_PREFIX "/connect", API_ROUTE_CONNECT},
         {"/health", API_ROUTE_HEALTH},
         {"/metrics", API_ROUTE_METRICS},
     };
@@ -354,6 +360,8 @@ static enum MHD_Result route(struct api_conn *c, const char *path, const char *m
                               c->routes->runtimes_len);
     if (strcmp(method, "POST") == 0 && strcmp(path, API_PREFIX "/execute") == 0)
         return api_route_execute(c, root);
+    if (strcmp(method, "GET") == 0 && strcmp(path, API_PREFIX "/connect") == 0)
+        return api_route_connect(c);
     if (get && strcmp(path, "/health") == 0)
         return api_route_health(c);
     if (get && strcmp(path, "/metrics") == 0)
