@@ -73,6 +73,8 @@ struct ws_conn {
     char close_reason[64];
     bool submitted; /* init accepted: a job exists until job_done */
     bool released;  /* handed back to MHD */
+    bool peer_gone; /* a recv or send on the socket failed (EOF, reset) */
+    uint64_t sent;  /* bytes written to the socket: progress restarts the linger timer */
     int stdin_w;    /* pipe write end (non-blocking), -1 once closed */
     bool stdin_watched;
     bool stdin_eof; /* `eof` received: close after the buffer is written */

@@ -169,9 +169,12 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     while (k < 0 && errno == EINTR);
     if (k > 0)
         return k;
-    wslay_event_set_error(ctx, k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
-                                   ? WSLAY_ERR_WOULDBLOCK
-                                   : WSLAY_ERR_CALLBACK_FAILURE);
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    c->peer_gone = true; /* EOF or a reset: tells this apart from a frame wslay refused */
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
 }
 
@@ -185,11 +188,16 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     do
         k = send(c->fd, data, len, MSG_NOSIGNAL);
     while (k < 0 && errno == EINTR);
-    if (k >= 0)
+    if (k >= 0) {
+        c->sent += (uint64_t)k;
         return k;
-    wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK
-                                   ? WSLAY_ERR_WOULDBLOCK
-                                   : WSLAY_ERR_CALLBACK_FAILURE);
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    c->peer_gone = true;
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
 }
 
@@ -517,27 +525,34 @@ static void take_worker_output(struct ws_conn *c)
 
 static void pump(struct ws_conn *c)
 {
+    uint64_t sent = c->sent;
     uint32_t events = 0;
 
     if (c->state == WS_DONE) {
         release(c);
         return;
     }
-    take_worker_output(c);
-    if (wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) < 0) {
-        socket_done(c);
-        return;
+    /* Until the socket is full (EPOLLOUT brings us back) or nothing is left to send: wslay
+     * is fed a little at a time, so one round may empty it many times. */
+    for (;;) {
+        take_worker_output(c);
+        if (c->close_pending && !wslay_event_want_write(c->ctx)) {
+            c->close_pending = false;
+            (void)wslay_event_queue_close(c->ctx, c->close_code, (const uint8_t *)c->close_reason,
+                                          strlen(c->close_reason));
+        }
+        if (!wslay_event_want_write(c->ctx))
+            break;
+        if (wslay_event_send(c->ctx) < 0) {
+            socket_done(c);
+            return;
+        }
+        if (wslay_event_want_write(c->ctx))
+            break; /* the socket is full */
     }
-    take_worker_output(c); /* wslay may have room again */
-    if (c->close_pending && !wslay_event_want_write(c->ctx)) {
-        c->close_pending = false;
-        (void)wslay_event_queue_close(c->ctx, c->close_code, (const uint8_t *)c->close_reason,
-                                      strlen(c->close_reason));
-    }
-    if (wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) < 0) {
-        socket_done(c);
-        return;
-    }
+    /* a slow client that still takes data keeps its connection; a silent one is dropped */
+    if (c->sent != sent && c->timer == &c->loop->linger_timers)
+        timer_start(c, &c->loop->linger_timers, now_usec());
     if (!wslay_event_want_read(c->ctx) && !wslay_event_want_write(c->ctx) && !c->close_pending) {
         socket_done(c); /* both closes are through */
         return;
@@ -556,12 +571,42 @@ static void pump(struct ws_conn *c)
     }
 }
 
+/* A frame wslay's frame layer refuses (a fragmented or oversized control frame, a bad
+ * length encoding): wslay 1.1 then queues a close without a status code and answers
+ * WSLAY_ERR_CALLBACK_FAILURE, as for a vanished peer. RFC 6455 7.4.1 wants 1002: when
+ * nothing of the old context was on its way out (so no frame is half written), a fresh
+ * wslay context writes that close instead; otherwise the status-less close goes out. */
+static void protocol_error(struct ws_conn *c, bool idle_out)
+{
+    static const char reason[] = "Protocol error";
+    wslay_event_context_ptr fresh;
+
+    c->state = WS_CLOSING;
+    c->close_pending = false;
+    cancel_job(c);
+    drop_worker_output(c);
+    if (idle_out && wslay_event_context_server_init(&fresh, &callbacks, c) == 0) {
+        wslay_event_context_free(c->ctx);
+        c->ctx = fresh;
+        wslay_event_shutdown_read(c->ctx);
+        (void)wslay_event_queue_close(c->ctx, WSLAY_CODE_PROTOCOL_ERROR, (const uint8_t *)reason,
+                                      sizeof(reason) - 1);
+    }
+    timer_start(c, &c->loop->linger_timers, now_usec());
+}
+
 static void on_socket_event(struct ws_conn *c, uint32_t events)
 {
+    int r;
+
     if (c->state == WS_DONE)
         return;
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
-        if (wslay_event_recv(c->ctx) < 0) {
+        bool idle_out = !wslay_event_want_write(c->ctx);
+        r = wslay_event_recv(c->ctx);
+        if (r == WSLAY_ERR_CALLBACK_FAILURE && !c->peer_gone) {
+            protocol_error(c, idle_out);
+        } else if (r < 0) {
             socket_done(c); /* the peer is gone (EOF, reset) */
             return;
         }
