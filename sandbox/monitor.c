@@ -301,7 +301,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
          * program's verdict (memory), not a lost box. */
         bool oom = sbx__cgroup_leaf_memory_limit_hits(mon->leaf, &hits) >= 0 && hits > 0;
         if (res->time_trip == SBX_TIME_OK && res->output_trip == SBX_OUTPUT_OK && !res->aborted &&
-            !oom)
+            !res->cancelled && !oom)
             return -ECHILD;
         res->oom_killed |= oom;
         res->signal = SIGKILL;
