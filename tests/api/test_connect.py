@@ -303,6 +303,10 @@ class ConnectTest(ConnectBase):
         r = d.execute({"language": "sh", "version": "*", "files": [{"content": "echo free"}]})
         self.assertRun(r, stdout="free\n")
         self.assertLess(time.monotonic() - t0, T.slack(2000) / 1000)
+        # a client leaving is not a box failure
+        body = d.get("/metrics").body.decode()
+        self.assertIn("\ncapsule_sandbox_failures_total 0\n", body)
+        self.assertNotIn("sandbox failure", open(d.log_path, errors="replace").read())
 
     def test_client_close_frame_kills_job(self):
         c = self.ws()
