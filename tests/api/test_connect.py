@@ -525,6 +525,52 @@ class ConnectBackPressureTest(ConnectBase):
         self.assertEqual(W.output_of(msgs), "after\n")
 
 
+class ConnectDrainTest(T.CapsuleTestCase):
+    @classmethod
+    def setUpClass(cls):
+        T.require_root()
+
+    def test_sigterm_finishes_running_jobs(self):
+        d = T.Daemon(runtimes="fixture", env={"CAPSULE_DRAIN_TIMEOUT": "20000"})
+        self.daemon = d
+        d.start()
+        try:
+            running = W.WsClient(d.host, d.port)
+            running.send_json(sh("echo started; sleep 1.5; echo done"))
+            seen = []
+            while "started" not in W.output_of(seen):
+                m = running.recv()
+                self.assertEqual(m[0], "text", m)
+                seen.append(m[1])
+            d.terminate()
+            msgs, close = running.collect(30)
+            self.assertEqual(close, (4999, "Job Completed"))
+            self.assertEqual(W.output_of(msgs), "done\n")
+            self.assertEqual(d.wait_exit(15), 0, "exit status after SIGTERM")
+        finally:
+            problems = d.stop()
+        self.assertEqual(problems, [])
+        d.cleanup()
+
+    def test_sigterm_with_idle_connections(self):
+        d = T.Daemon(runtimes="fixture")
+        self.daemon = d
+        d.start()
+        try:
+            idle = [W.WsClient(d.host, d.port) for _ in range(5)]
+            d.terminate()
+            for c in idle:  # each is closed one way or the other, none keeps the daemon
+                try:
+                    c.collect(10)
+                except (W.Closed, OSError):
+                    pass
+            self.assertEqual(d.wait_exit(15), 0, "exit status after SIGTERM")
+        finally:
+            problems = d.stop()
+        self.assertEqual(problems, [])
+        d.cleanup()
+
+
 class ConnectAuthTest(T.CapsuleTestCase):
     @classmethod
     def setUpClass(cls):
