@@ -119,6 +119,13 @@ int ws__send_text(struct ws_conn *c, const char *text, size_t len);
  *  full (the socket is not read past WS_STDIN_HIGH). */
 void ws__stdin_write(struct ws_conn *c, const char *data, size_t len);
 void ws__stdin_eof(struct ws_conn *c);
+/** Writes what the pipe takes (EPOLLOUT on it brings the rest); closes it after eof. */
+void ws__stdin_flush(struct ws_conn *c);
+/** Closes the write end and drops what waits (the job is over). */
+void ws__stdin_close(struct ws_conn *c);
+/** Adds or changes fd in the loop's epoll set (*on: already in it); unwatch removes it. */
+void ws__watch(struct ws_conn *c, int fd, struct ws_watch *w, uint32_t events, bool *on);
+void ws__unwatch(struct ws_conn *c, int fd, bool *on);
 /** Loop side: the init timer is off (a valid init came). */
 void ws__init_done(struct ws_conn *c);
 struct api_routes *ws__routes(const struct ws_conn *c);

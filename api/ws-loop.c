@@ -373,7 +373,7 @@ int ws__send_text(struct ws_conn *c, const char *text, size_t len)
     return wslay_event_queue_msg(c->ctx, &msg) == 0 ? 0 : -ENOMEM;
 }
 
-static void watch(struct ws_conn *c, int fd, struct ws_watch *w, uint32_t events, bool *on)
+void ws__watch(struct ws_conn *c, int fd, struct ws_watch *w, uint32_t events, bool *on)
 {
     struct epoll_event ev = {.events = events, .data.ptr = w};
 
@@ -381,67 +381,11 @@ static void watch(struct ws_conn *c, int fd, struct ws_watch *w, uint32_t events
         *on = true;
 }
 
-static void unwatch(struct ws_conn *c, int fd, bool *on)
+void ws__unwatch(struct ws_conn *c, int fd, bool *on)
 {
     if (*on)
         (void)epoll_ctl(c->loop->epfd, EPOLL_CTL_DEL, fd, NULL);
     *on = false;
-}
-
-/* ---- stdin ----------------------------------------------------------------------------- */
-
-static void stdin_close(struct ws_conn *c)
-{
-    unwatch(c, c->stdin_w, &c->stdin_watched);
-    c->stdin_w = safe_close(c->stdin_w);
-    strbuf_done(&c->stdin_buf);
-    c->stdin_off = 0;
-}
-
-static void stdin_flush(struct ws_conn *c)
-{
-    while (c->stdin_w >= 0 && c->stdin_off < c->stdin_buf.len) {
-        ssize_t k =
-            write(c->stdin_w, c->stdin_buf.data + c->stdin_off, c->stdin_buf.len - c->stdin_off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && errno == EAGAIN)
-            break;
-        if (k < 0) { /* nobody will read it any more */
-            stdin_close(c);
-            return;
-        }
-        c->stdin_off += (size_t)k;
-    }
-    if (c->stdin_w < 0)
-        return;
-    if (c->stdin_off == c->stdin_buf.len) {
-        c->stdin_buf.len = c->stdin_off = 0;
-        unwatch(c, c->stdin_w, &c->stdin_watched);
-        if (c->stdin_eof)
-            stdin_close(c); /* the program reads EOF after the last byte */
-        return;
-    }
-    watch(c, c->stdin_w, &c->w_stdin, EPOLLOUT, &c->stdin_watched);
-}
-
-void ws__stdin_write(struct ws_conn *c, const char *data, size_t len)
-{
-    if (c->stdin_w < 0 || c->stdin_eof || len == 0)
-        return; /* after eof, or the job is over: nobody reads it */
-    if (c->stdin_off > 0 && c->stdin_off == c->stdin_buf.len)
-        c->stdin_buf.len = c->stdin_off = 0;
-    if (strbuf_append(&c->stdin_buf, data, len) < 0) {
-        ws__close(c, WSLAY_CODE_INTERNAL_SERVER_ERROR, "Out of memory");
-        return;
-    }
-    stdin_flush(c);
-}
-
-void ws__stdin_eof(struct ws_conn *c)
-{
-    c->stdin_eof = true;
-    stdin_flush(c);
 }
 
 /* ---- one round for one connection ------------------------------------------------------- */
@@ -459,7 +403,7 @@ static void release(struct ws_conn *c)
         return; /* cancelled; the done callback notifies us again */
     c->released = true;
     timer_stop(c);
-    stdin_close(c);
+    ws__stdin_close(c);
     ws__session_end(c);
     if (c->all_prev)
         c->all_prev->all_next = c->all_next;
@@ -481,7 +425,7 @@ static void socket_done(struct ws_conn *c)
     if (c->state == WS_DONE)
         return;
     c->state = WS_DONE;
-    unwatch(c, c->fd, &(bool){c->events != 0});
+    ws__unwatch(c, c->fd, &(bool){c->events != 0});
     c->events = 0;
     cancel_job(c);
     drop_worker_output(c);
@@ -564,9 +508,9 @@ static void pump(struct ws_conn *c)
     if (events != c->events) {
         bool on = c->events != 0;
         if (events)
-            watch(c, c->fd, &c->w_sock, events, &on);
+            ws__watch(c, c->fd, &c->w_sock, events, &on);
         else
-            unwatch(c, c->fd, &on);
+            ws__unwatch(c, c->fd, &on);
         c->events = events;
     }
 }
@@ -734,7 +678,7 @@ static void *loop_main(void *arg)
             if (w->conn->released)
                 continue; /* released earlier in this round; freed after it */
             if (w->kind == WS_WATCH_STDIN)
-                stdin_flush(w->conn);
+                ws__stdin_flush(w->conn);
             else
                 on_socket_event(w->conn, events[i].events);
             pump(w->conn);
