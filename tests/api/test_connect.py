@@ -473,6 +473,17 @@ class ConnectBackPressureTest(ConnectBase):
         T.log("flood: daemon RSS %d KiB before, peak %d KiB" % (base, peak))
         self.assertLess(peak - base, 32 * 1024, "daemon RSS grew by %d KiB" % (peak - base))
 
+    def test_stdin_flood_waits_for_a_slow_reader(self):
+        c = self.ws()
+        c.send_json(sh("sleep 0.5; wc -c"))
+        chunk = "y" * (128 * 1024)
+        for _ in range(40):  # 5 MiB: far more than the pipe holds while the program sleeps
+            c.send_json({"type": "data", "stream": "stdin", "data": chunk})
+        c.send_json({"type": "eof"})
+        msgs, close = c.collect(60)
+        self.assertEqual(close, (4999, "Job Completed"))
+        self.assertEqual(W.output_of(msgs).strip(), str(40 * len(chunk)))
+
     def test_silent_reader_cannot_hold_the_slot(self):
         d = self.daemon
         c = self.ws()
