@@ -124,6 +124,23 @@ int main(void) {
         self.assertEqual(W.output_of(msgs, "stderr"), "2 lines\n")
         self.assertEqual(msgs[-1], {"type": "exit", "stage": "run", "code": 2, "signal": None})
 
+    def test_c_cached_compile_still_reports_its_stage(self):
+        T.require_toolchain("c")
+        prog = '#include <stdio.h>\nint main(void){puts("cached");return 0;}\n'
+        req = {"language": "c", "version": "*", "files": [{"content": prog}]}
+        r = self.daemon.execute(req)  # an HTTP compile fills the cache
+        self.assertRun(r, stdout="cached\n", compiled=True)
+        c = self.ws()
+        c.send_json(dict(req, type="init"))
+        msgs, close = c.collect(60)
+        self.assertEqual(close, (4999, "Job Completed"))
+        kinds = [(m["type"], m.get("stage")) for m in msgs if m["type"] != "data"]
+        self.assertEqual(kinds, [("runtime", None), ("stage", "compile"), ("exit", "compile"),
+                                 ("stage", "run"), ("exit", "run")])
+        self.assertEqual(W.output_of(msgs), "cached\n")
+        body = self.daemon.get("/metrics").body.decode()
+        self.assertRegex(body, r"capsule_compile_cache_hits_total [1-9]")
+
     def test_c_compile_error_ends_the_job(self):
         T.require_toolchain("c")
         c = self.ws()
