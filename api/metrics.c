@@ -30,12 +30,13 @@ enum job_outcome {
     JOB_OL,
     JOB_EL,
     JOB_XX,
-    JOB_ERROR,    /* 500 after validation */
-    JOB_REJECTED, /* 503: queue full or shutting down */
+    JOB_ERROR,     /* 500 after validation */
+    JOB_REJECTED,  /* 503: queue full or shutting down */
+    JOB_CANCELLED, /* the WebSocket client left: the job was killed or never started */
     JOB_OUTCOME_COUNT,
 };
-static const char *const outcome_names[JOB_OUTCOME_COUNT] = {"OK", "RE", "SG",    "TO",      "OL",
-                                                             "EL", "XX", "error", "rejected"};
+static const char *const outcome_names[JOB_OUTCOME_COUNT] = {
+    "OK", "RE", "SG", "TO", "OL", "EL", "XX", "error", "rejected", "cancelled"};
 
 static const char *const route_names[API_ROUTE_COUNT] = {
     [API_ROUTE_ROOT] = "root",       [API_ROUTE_RUNTIMES] = "runtimes",
@@ -122,6 +123,8 @@ static enum job_outcome outcome_of(const struct eng_result *res)
         return JOB_ERROR;
     if (res->error == -EAGAIN || res->error == -ESHUTDOWN || res->error == -ECANCELED)
         return JOB_REJECTED;
+    if (res->error == -ECONNABORTED)
+        return JOB_CANCELLED;
     if (res->error < 0)
         return JOB_ERROR;
     /* the status the client reads in `run` (a copy of `compile` when compilation failed) */
