@@ -306,6 +306,7 @@ class ConnectTest(ConnectBase):
         # a client leaving is not a box failure
         body = d.get("/metrics").body.decode()
         self.assertIn("\ncapsule_sandbox_failures_total 0\n", body)
+        self.assertRegex(body, r'capsule_jobs_total\{language="sh",[^}]*status="cancelled"\} [1-9]')
         self.assertNotIn("sandbox failure", open(d.log_path, errors="replace").read())
 
     def test_client_close_frame_kills_job(self):
