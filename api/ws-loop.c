@@ -462,6 +462,8 @@ static void take_worker_output(struct ws_conn *c)
     pthread_mutex_unlock(&c->lock);
     if (wake_worker)
         wake(c->control_fd);
+    if (done)
+        ws__stdin_close(c); /* nobody reads it any more: later `data` is dropped */
     /* the job is over: the client has WS_LINGER to take the rest and answer the close */
     if ((done || c->state == WS_CLOSING) && c->timer != &c->loop->linger_timers)
         timer_start(c, &c->loop->linger_timers, now_usec());
