@@ -74,6 +74,7 @@ struct ws_conn {
     bool submitted; /* init accepted: a job exists until job_done */
     bool released;  /* handed back to MHD */
     bool peer_gone; /* a recv or send on the socket failed (EOF, reset) */
+    bool draining;  /* our close is out, the peer's never came: reading to EOF, then done */
     uint64_t sent;  /* bytes written to the socket: progress restarts the linger timer */
     int stdin_w;    /* pipe write end (non-blocking), -1 once closed */
     bool stdin_watched;

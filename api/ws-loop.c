@@ -469,6 +469,39 @@ static void take_worker_output(struct ws_conn *c)
         timer_start(c, &c->loop->linger_timers, now_usec());
 }
 
+/* Our close went out but the peer's did not come (wslay stopped reading after a bad frame or
+ * an oversized message): closing now, with the peer's bytes unread, would make the kernel
+ * answer with a reset that can destroy our close frame in flight. So: no more writing,
+ * read and drop until the peer closes or the linger timer gives up. */
+static void start_drain(struct ws_conn *c)
+{
+    bool on = c->events != 0;
+
+    c->draining = true;
+    (void)shutdown(c->fd, SHUT_WR);
+    ws__watch(c, c->fd, &c->w_sock, EPOLLIN | EPOLLRDHUP, &on);
+    c->events = EPOLLIN | EPOLLRDHUP;
+    if (c->timer != &c->loop->linger_timers)
+        timer_start(c, &c->loop->linger_timers, now_usec());
+}
+
+static void drain_input(struct ws_conn *c)
+{
+    char buf[4096];
+
+    for (;;) {
+        ssize_t k = recv(c->fd, buf, sizeof(buf), 0);
+        if (k > 0)
+            continue;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        socket_done(c); /* EOF or reset: the peer is gone */
+        return;
+    }
+}
+
 static void pump(struct ws_conn *c)
 {
     uint64_t sent = c->sent;
@@ -478,6 +511,8 @@ static void pump(struct ws_conn *c)
         release(c);
         return;
     }
+    if (c->draining)
+        return;
     /* Until the socket is full (EPOLLOUT brings us back) or nothing is left to send: wslay
      * is fed a little at a time, so one round may empty it many times. */
     for (;;) {
@@ -500,7 +535,10 @@ static void pump(struct ws_conn *c)
     if (c->sent != sent && c->timer == &c->loop->linger_timers)
         timer_start(c, &c->loop->linger_timers, now_usec());
     if (!wslay_event_want_read(c->ctx) && !wslay_event_want_write(c->ctx) && !c->close_pending) {
-        socket_done(c); /* both closes are through */
+        if (wslay_event_get_close_received(c->ctx) || c->peer_gone)
+            socket_done(c); /* both closes are through */
+        else
+            start_drain(c);
         return;
     }
     if (wslay_event_want_read(c->ctx) && c->stdin_buf.len - c->stdin_off <= WS_STDIN_HIGH)
@@ -547,6 +585,10 @@ static void on_socket_event(struct ws_conn *c, uint32_t events)
 
     if (c->state == WS_DONE)
         return;
+    if (c->draining) {
+        drain_input(c);
+        return;
+    }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
         bool idle_out = !wslay_event_want_write(c->ctx);
         r = wslay_event_recv(c->ctx);
