@@ -6,6 +6,7 @@ frames, authentication, metrics and the access log. The client is tests/api/wscl
 
 import json
 import os
+import random
 import re
 import select
 import socket
@@ -399,6 +400,36 @@ class ConnectTest(ConnectBase):
         # the daemon is unharmed
         c, msgs, close = self.run_ws(sh("echo alive"))
         self.assertEqual(W.output_of(msgs), "alive\n")
+
+    def test_message_too_big(self):
+        # the header announces 11 MiB (over CAPSULE_MAX_BODY_SIZE): refused before it arrives
+        c = self.ws()
+        head = struct.pack("!BB", 0x81, 0x80 | 127) + struct.pack("!Q", 11 * T.MiB) + b"abcd"
+        c.send_raw(head + b"y" * 4096)
+        self.assertClosedWith(c, 1009)
+        # fragments that add up to too much are refused too
+        c = self.ws()
+        chunk = b"z" * (1 * T.MiB)
+        try:
+            for i in range(11):
+                c.send_frame(W.OP_TEXT if i == 0 else W.OP_CONT, chunk, fin=False)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.assertClosedWith(c, 1009)
+
+    def test_random_garbage_never_hurts(self):
+        rnd = random.Random(6455)
+        for i in range(40):
+            c = self.ws()
+            try:
+                c.send_raw(bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 3000))))
+                c.wait_closed(0.05)
+            except OSError:
+                pass
+            c.close()
+        c, msgs, close = self.run_ws(sh("echo alive"))
+        self.assertEqual(W.output_of(msgs), "alive\n")
+        self.assertNoSlotProcesses(500)
 
     def test_fragmented_text_is_fine(self):
         c = self.ws()
