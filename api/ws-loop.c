@@ -606,6 +606,16 @@ static void on_socket_event(struct ws_conn *c, uint32_t events)
 
 static void adopt_incoming(struct api_ws_loop *loop, struct ws_conn *list)
 {
+    struct ws_conn *oldest_first = NULL;
+
+    /* pushed newest first: reversed, so the init timers go into their FIFO in order */
+    while (list) {
+        struct ws_conn *c = list;
+        list = c->all_next;
+        c->all_next = oldest_first;
+        oldest_first = c;
+    }
+    list = oldest_first;
     while (list) {
         struct ws_conn *c = list;
         list = c->all_next;
@@ -615,7 +625,8 @@ static void adopt_incoming(struct api_ws_loop *loop, struct ws_conn *list)
             loop->all->all_prev = c;
         loop->all = c;
         timer_start(c, &loop->init_timers, c->deadline);
-        pump(c); /* reads the extra bytes, registers the socket */
+        pump(c); /* registers the socket */
+        /* frames that came with the request head: MHD read them for us */
         if (c->extra_off < c->extra_len && c->state != WS_DONE)
             on_socket_event(c, EPOLLIN);
     }
