@@ -365,7 +365,9 @@ class ConnectTest(ConnectBase):
         c.send_raw(head + W.frame(W.OP_TEXT, json.dumps(sh("echo early"))))
         while b"\r\n\r\n" not in c.buf:
             c._fill()
-        c.buf = c.buf.split(b"\r\n\r\n", 1)[1]
+        head, c.buf = c.buf.split(b"\r\n\r\n", 1)
+        # RFC 6455 1.3's worked example of the accept key
+        self.assertIn(b"\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", head + b"\r\n")
         msgs, close = c.collect()
         self.assertEqual(close, (4999, "Job Completed"))
         self.assertEqual(W.output_of(msgs), "early\n")
@@ -586,6 +588,16 @@ class ConnectDrainTest(T.CapsuleTestCase):
                 self.assertEqual(m[0], "text", m)
                 seen.append(m[1])
             d.terminate()
+            time.sleep(0.2)
+            # draining: nothing new starts (the listener may already be closed)
+            try:
+                W.WsClient(d.host, d.port).close()
+                self.fail("upgrade accepted while draining")
+            except W.HandshakeError as e:
+                self.assertEqual(e.status, 503)
+                self.assertEqual(json.loads(e.body), {"message": "server is draining"})
+            except (ConnectionRefusedError, ConnectionResetError, W.Closed):
+                pass
             msgs, close = running.collect(30)
             self.assertEqual(close, (4999, "Job Completed"))
             self.assertEqual(W.output_of(msgs), "done\n")
