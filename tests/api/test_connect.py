@@ -541,6 +541,9 @@ class ConnectBackPressureTest(ConnectBase):
             clients.append(W.WsClient(d.host, d.port, timeout=30))
         self.addCleanup(lambda: [c.close() for c in clients])
         opened = time.monotonic()
+        res = T.daemon_resources(d.pid)
+        T.log("%d silent connections: daemon RSS %d KiB, %d threads, %d fds"
+              % (n, res["rss_kb"], res["threads"], res["fds"]))
         # they cost no slot: the one slot runs a job at once
         r = d.execute({"language": "sh", "version": "*", "files": [{"content": "echo slot"}]})
         self.assertRun(r, stdout="slot\n")
