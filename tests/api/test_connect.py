@@ -169,6 +169,20 @@ class ConnectTest(ConnectBase):
         self.assertEqual(msgs[-1], {"type": "exit", "stage": "run", "code": None,
                                     "signal": "SIGKILL"})
 
+    def test_memory_and_process_limits_apply(self):
+        c, msgs, close = self.run_ws(sh('x=$(head -c 300000000 /dev/zero | tr "\\0" a); echo no',
+                                        run_memory_limit=64 * T.MiB))
+        self.assertEqual(close, (4999, "Job Completed"))
+        self.assertNotIn("no", W.output_of(msgs, "stdout"))
+        self.assertEqual(msgs[-1]["signal"], "SIGKILL")
+        # more processes than max_process_count: forks fail (bash retries them) until the
+        # wall limit ends the job, and nothing of it survives
+        c, msgs, close = self.run_ws(sh("for i in $(seq 200); do sleep 30 & done 2>/dev/null",
+                                        run_timeout=1000))
+        self.assertEqual(close, (4999, "Job Completed"))
+        self.assertEqual(msgs[-1]["signal"], "SIGKILL")
+        self.assertNoSlotProcesses(500)
+
     def test_no_output_limit(self):
         # 64 KiB per stream, far past output_max_size (1024): streamed whole, no OL
         c, msgs, close = self.run_ws(sh("head -c 65536 /dev/zero | tr '\\0' a; "
