@@ -24,6 +24,10 @@
 #define WS_OUT_HIGH (256 * 1024)
 #define WS_OUT_LOW (64 * 1024)
 #define WS_WSLAY_QUEUE (64 * 1024)
+/* While wslay holds this much for a client (pongs included), its frames are not read: a
+ * client that sends pings and reads nothing cannot grow the daemon. Above the largest data
+ * message (64 KiB of output escaped as \u00XX: 384 KiB). */
+#define WS_PEER_BACKLOG (1024 * 1024)
 /* stdin not yet taken by the pipe: above this the socket is not read (the client waits). */
 #define WS_STDIN_HIGH (1024 * 1024)
 

@@ -159,8 +159,10 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         c->extra_off += n;
         return (ssize_t)n;
     }
-    /* stdin back-pressure: leave the rest in the socket until the pipe takes what waits */
-    if (c->stdin_buf.len - c->stdin_off > WS_STDIN_HIGH) {
+    /* stdin back-pressure: leave the rest in the socket until the pipe takes what waits;
+     * the same while the client does not take what it is sent */
+    if (c->stdin_buf.len - c->stdin_off > WS_STDIN_HIGH ||
+        wslay_event_get_queued_msg_length(ctx) > WS_PEER_BACKLOG) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -502,6 +504,13 @@ static void drain_input(struct ws_conn *c)
     }
 }
 
+/* Whether the client's frames are read now (see WS_STDIN_HIGH, WS_PEER_BACKLOG). */
+static bool reading(struct ws_conn *c)
+{
+    return wslay_event_want_read(c->ctx) && c->stdin_buf.len - c->stdin_off <= WS_STDIN_HIGH &&
+           wslay_event_get_queued_msg_length(c->ctx) <= WS_PEER_BACKLOG;
+}
+
 static void pump(struct ws_conn *c)
 {
     uint64_t sent = c->sent;
@@ -541,8 +550,10 @@ static void pump(struct ws_conn *c)
             start_drain(c);
         return;
     }
-    if (wslay_event_want_read(c->ctx) && c->stdin_buf.len - c->stdin_off <= WS_STDIN_HIGH)
-        events |= EPOLLIN | EPOLLRDHUP;
+    /* EPOLLRDHUP even while not reading: a client that vanishes is noticed at once */
+    events = EPOLLRDHUP;
+    if (reading(c))
+        events |= EPOLLIN;
     if (wslay_event_want_write(c->ctx))
         events |= EPOLLOUT;
     if (events != c->events) {
@@ -587,6 +598,11 @@ static void on_socket_event(struct ws_conn *c, uint32_t events)
         return;
     if (c->draining) {
         drain_input(c);
+        return;
+    }
+    /* the peer hung up while its frames wait unread (back-pressure): it is gone */
+    if ((events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && !reading(c)) {
+        socket_done(c);
         return;
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
