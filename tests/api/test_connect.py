@@ -532,6 +532,47 @@ class ConnectBackPressureTest(ConnectBase):
         self.assertEqual(close, (4999, "Job Completed"))
         self.assertEqual(W.output_of(msgs).strip(), str(40 * len(chunk)))
 
+    def test_ping_flood_from_a_client_that_reads_nothing(self):
+        d = self.daemon
+        base = T.daemon_resources(d.pid)["rss_kb"]
+        c = self.ws(rcvbuf=4096)
+        c.send_json(sh("sleep 30"))  # no init timeout: the pings alone must be bounded
+        c.sock.settimeout(T.slack(1000) / 1000)
+        pings = W.frame(W.OP_PING, b"p" * 125) * 512
+        sent = 0
+        deadline = time.monotonic() + 20
+        try:
+            while time.monotonic() < deadline:  # until the daemon stops reading us
+                c.sock.sendall(pings)
+                sent += len(pings)
+        except (socket.timeout, TimeoutError):
+            pass
+        rss = T.daemon_resources(d.pid)["rss_kb"]
+        T.log("ping flood: %d KiB sent before the daemon stopped reading; RSS %d -> %d KiB"
+              % (sent // 1024, base, rss))
+        self.assertLess(time.monotonic(), deadline, "the daemon kept reading pings forever")
+        self.assertLess(rss - base, 32 * 1024)
+        c.close()
+        c, msgs, close = self.run_ws(sh("echo alive"))
+        self.assertEqual(W.output_of(msgs), "alive\n")
+
+    def test_vanishing_while_stdin_waits(self):
+        # the program never reads; the client floods stdin, then resets: the job must die
+        # although the daemon was not reading the client any more
+        c = self.ws()
+        c.send_json(sh("echo started; sleep 30"))
+        self.wait_for(c, lambda m, s: "started" in W.output_of(s))
+        c.sock.settimeout(T.slack(1000) / 1000)
+        chunk = json.dumps({"type": "data", "stream": "stdin", "data": "z" * 65536})
+        try:
+            for _ in range(400):  # 25 MiB: more than the pipe, the buffer and the socket hold
+                c.send_frame(W.OP_TEXT, chunk)
+        except (socket.timeout, TimeoutError):
+            pass
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+        self.assertNoSlotProcesses(500)
+
     def test_silent_reader_cannot_hold_the_slot(self):
         d = self.daemon
         c = self.ws()
