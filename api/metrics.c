@@ -19,7 +19,7 @@ static const usec_t bucket_bounds[] = {5000,     10000,    25000,   50000,   100
 #define N_BUCKETS (ARRAY_SIZE(bucket_bounds) + 1) /* the last one is +Inf */
 
 /* The HTTP statuses capsuled answers with; anything else is counted as "other". */
-static const unsigned codes[] = {200, 400, 401, 404, 413, 415, 429, 500, 503};
+static const unsigned codes[] = {101, 200, 400, 401, 404, 413, 415, 426, 429, 500, 503};
 #define N_CODES (ARRAY_SIZE(codes) + 2) /* + "other", + "0" (no answer) */
 
 enum job_outcome {
@@ -30,18 +30,19 @@ enum job_outcome {
     JOB_OL,
     JOB_EL,
     JOB_XX,
-    JOB_ERROR,    /* 500 after validation */
-    JOB_REJECTED, /* 503: queue full or shutting down */
+    JOB_ERROR,     /* 500 after validation */
+    JOB_REJECTED,  /* 503: queue full or shutting down */
+    JOB_CANCELLED, /* the WebSocket client left: the job was killed or never started */
     JOB_OUTCOME_COUNT,
 };
-static const char *const outcome_names[JOB_OUTCOME_COUNT] = {"OK", "RE", "SG",    "TO",      "OL",
-                                                             "EL", "XX", "error", "rejected"};
+static const char *const outcome_names[JOB_OUTCOME_COUNT] = {
+    "OK", "RE", "SG", "TO", "OL", "EL", "XX", "error", "rejected", "cancelled"};
 
 static const char *const route_names[API_ROUTE_COUNT] = {
     [API_ROUTE_ROOT] = "root",       [API_ROUTE_RUNTIMES] = "runtimes",
     [API_ROUTE_EXECUTE] = "execute", [API_ROUTE_HEALTH] = "health",
     [API_ROUTE_METRICS] = "metrics", [API_ROUTE_PACKAGES] = "packages",
-    [API_ROUTE_OTHER] = "other",
+    [API_ROUTE_OTHER] = "other",     [API_ROUTE_CONNECT] = "connect",
 };
 
 struct histogram {
@@ -122,6 +123,8 @@ static enum job_outcome outcome_of(const struct eng_result *res)
         return JOB_ERROR;
     if (res->error == -EAGAIN || res->error == -ESHUTDOWN || res->error == -ECANCELED)
         return JOB_REJECTED;
+    if (res->error == -ECONNABORTED)
+        return JOB_CANCELLED;
     if (res->error < 0)
         return JOB_ERROR;
     /* the status the client reads in `run` (a copy of `compile` when compilation failed) */

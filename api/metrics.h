@@ -15,6 +15,7 @@ enum api_route_id {
     API_ROUTE_ROOT,
     API_ROUTE_RUNTIMES,
     API_ROUTE_EXECUTE,
+    API_ROUTE_CONNECT, /* the WebSocket upgrade; its job is counted like an execute's */
     API_ROUTE_HEALTH,
     API_ROUTE_METRICS,
     API_ROUTE_PACKAGES,

@@ -78,7 +78,7 @@ enum MHD_Result api_route_execute(struct api_conn *c, json_t *body)
 
 /* The metrics' row: the same runtime in the startup registry (registries swapped in by
  * package installs hold copies); runtimes installed later share the "unknown" row. */
-static size_t runtime_index(const struct rt_registry *reg, const struct rt_runtime *rt)
+size_t api_runtime_index(const struct rt_registry *reg, const struct rt_runtime *rt)
 {
     size_t n = rt_registry_count(reg);
 
@@ -98,7 +98,7 @@ enum MHD_Result api_execute_reply(struct api_conn *c)
     const char *msg;
     size_t len;
 
-    api_metrics_job(c->routes->metrics, runtime_index(c->routes->registry, c->runtime), res,
+    api_metrics_job(c->routes->metrics, api_runtime_index(c->routes->registry, c->runtime), res,
                     c->finished - c->submitted);
     if (!res)
         return api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "macro.h"
 #include "server.h"
+#include "ws.h"
 
 #define API_PREFIX "/api/v2"
 #define PUBLIC_PREFIX "/api/v2/piston" /* the public instance's layout, served as an alias */
@@ -47,6 +48,9 @@ int api_routes_init(struct api_routes *routes, const struct api_config *cfg,
     if (!routes->runtimes_json || !routes->metrics)
         return -ENOMEM;
     r = api_auth_new(cfg->api_tokens, cfg->hmac_secret, &routes->auth);
+    if (r < 0)
+        return r;
+    r = api_ws_loop_new(routes, &routes->ws);
     if (r < 0)
         return r;
     if (cfg->rate_limit > 0) {
@@ -119,6 +123,7 @@ void api_routes_done(struct api_routes *routes)
     routes->runtimes_json = NULL;
     routes->auth = api_auth_free(routes->auth);
     routes->ratelimit = api_ratelimit_free(routes->ratelimit);
+    routes->ws = api_ws_loop_free(routes->ws); /* before the metrics it records into */
     routes->metrics = api_metrics_free(routes->metrics);
 }
 
@@ -263,6 +268,7 @@ static enum api_route_id classify(const char *path)
         {API_PREFIX "/runtimes", API_ROUTE_RUNTIMES},
         {API_PREFIX "/execute", API_ROUTE_EXECUTE},
         {API_PREFIX "/packages", API_ROUTE_PACKAGES},
+        {API_PREFIX "/connect", API_ROUTE_CONNECT},
         {"/health", API_ROUTE_HEALTH},
         {"/metrics", API_ROUTE_METRICS},
     };
@@ -420,6 +426,8 @@ static enum MHD_Result route(struct api_conn *c, const char *path, const char *m
         return api_route_packages(c, method, root);
     if (strcmp(method, "POST") == 0 && strcmp(path, API_PREFIX "/execute") == 0)
         return api_route_execute(c, root);
+    if (strcmp(method, "GET") == 0 && strcmp(path, API_PREFIX "/connect") == 0)
+        return api_route_connect(c);
     if (get && strcmp(path, "/health") == 0)
         return api_route_health(c);
     if (get && strcmp(path, "/metrics") == 0)

@@ -32,7 +32,8 @@ struct api_routes {
     struct api_auth *auth;           /* always set; lets everything through when off */
     struct api_ratelimit *ratelimit; /* NULL: CAPSULE_RATE_LIMIT=0 */
     struct api_metrics *metrics;
-    atomic_bool draining; /* SIGTERM: execute and health answer 503, the rest still works */
+    struct api_ws_loop *ws; /* /api/v2/connect: every upgraded socket (ws.h) */
+    atomic_bool draining;   /* SIGTERM: execute and health answer 503, the rest still works */
     atomic_uint_fast64_t requests; /* request counter, for request ids */
     uint32_t id_prefix;            /* random per daemon: ids from several nodes do not collide */
     double start_time;             /* unix seconds */
@@ -104,6 +105,8 @@ void api_submit(struct api_conn *c, struct eng_request *req);
 enum MHD_Result api_route_execute(struct api_conn *c, json_t *body);
 /** Queues the response for c->result (called on the worker thread while suspended). */
 enum MHD_Result api_execute_reply(struct api_conn *c);
+/** The runtime's registry index (metrics label); the registry size when not in it. */
+size_t api_runtime_index(const struct rt_registry *reg, const struct rt_runtime *rt);
 
 /* route-packages.c: GET, POST, DELETE /api/v2/packages (PISTON-API.md 2.4). */
 enum MHD_Result api_route_packages(struct api_conn *c, const char *method, json_t *body);

@@ -18,6 +18,10 @@
 #include "route.h"
 #include "strbuf.h"
 #include "time-util.h"
+#include "ws.h"
+
+/* Suspend and resume for jobs; upgrade for /api/v2/connect (ws.h). */
+#define API_MHD_SUSPEND_UPGRADES (MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE)
 
 /* A refused body is still read (and dropped), so that a client which sends all of it before
  * reading the answer (Python's http.client, urllib, requests; Node's fetch) gets the 413
@@ -186,7 +190,7 @@ int api_server_start(const struct api_config *cfg, struct rt_registry *reg, stru
      * aborts the process on the loser's ENOENT ("Failed to remove listen FD from epoll set",
      * seen once in the drain test). With poll() quiescing goes through the workers' ITC. */
     srv->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | API_MHD_SUSPEND_UPGRADES, 0, NULL, NULL,
         on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)MAX(cfg->http_threads, 1u), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
@@ -215,6 +219,8 @@ struct api_server *api_server_free(struct api_server *srv)
     if (!srv)
         return NULL;
     api_routes_stop(&srv->routes); /* package operations hold suspended connections */
+    /* libmicrohttpd wants every upgraded socket handed back before it stops */
+    api_ws_loop_stop(srv->routes.ws);
     if (srv->mhd)
         MHD_stop_daemon(srv->mhd);
     if (!srv->mhd || srv->quiesced)

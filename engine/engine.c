@@ -188,7 +188,7 @@ static void *worker_main(void *arg)
             if (rt->compiled && eng->cache)
                 atomic_fetch_add(hit ? &eng->cache_hits : &eng->cache_misses, 1);
             if (res->error < 0 && res->error != -ENOSPC && res->error != -EDQUOT &&
-                res->error != -ECANCELED)
+                res->error != -ECANCELED && res->error != -ECONNABORTED)
                 atomic_fetch_add(&eng->sandbox_failures, 1);
         }
         eng_request_free(job->req);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "runtimes.h"
+#include "sandbox.h" /* struct sbx_stream */
 
 /* Global configuration (PISTON_* / CAPSULE_* after parsing by the api layer). */
 struct eng_language_overrides {
@@ -50,7 +51,9 @@ struct eng_stage_limits {
     int64_t memory_bytes; /* <= 0: unlimited */
 };
 
-/* A decoded, validated execute request; owns everything it points to. */
+struct eng_stream;
+
+/* A decoded, validated execute request; owns everything it points to but `stream`. */
 struct eng_request {
     struct rt_registry *registry;     /* reference held for the job's lifetime */
     const struct rt_runtime *runtime; /* inside registry */
@@ -61,6 +64,7 @@ struct eng_request {
     char **args; /* NULL-terminated */
     struct eng_stage_limits compile, run;
     int64_t max_process_count, max_open_files, max_file_size, output_max_size;
+    struct eng_stream *stream; /* NULL: HTTP mode; else interactive, owned by the caller */
 };
 void eng_request_free(struct eng_request *req);
 
@@ -87,6 +91,27 @@ struct eng_stage_result {
     bool memory_known;
     uint64_t memory; /* bytes */
     uint64_t cpu_time_ms, wall_time_ms;
+};
+
+enum eng_stage { ENG_STAGE_COMPILE, ENG_STAGE_RUN };
+
+/** Interactive jobs (WebSocket /api/v2/connect), a request with `stream` set:
+ *  - the run stage's stdin is `stdin_fd`, the read end of a pipe the caller feeds and closes
+ *    for EOF (stdin_data is not used); the compile stage gets an empty stdin, as in HTTP mode;
+ *  - every stage's output goes to io.output() as it is read, with no output limit: io's
+ *    back-pressure bounds memory instead; io.control() steers the running stage (pause,
+ *    signal, cancel; see sbx_stream). A cancel also skips whatever has not started: the job
+ *    ends with error -ECONNABORTED;
+ *  - stage_begin() and stage_end() bracket each stage (a cached compile too: its recorded
+ *    output is replayed through io.output()). The stage objects of the final result hold
+ *    no output.
+ *  Every callback runs on the worker thread, before the done callback; all get io.userdata.
+ *  Interactive compiles are never stored in the compile cache (their output is not kept). */
+struct eng_stream {
+    struct sbx_stream io;
+    int stdin_fd; /* never closed by the engine */
+    void (*stage_begin)(void *userdata, enum eng_stage stage);
+    void (*stage_end)(void *userdata, enum eng_stage stage, const struct eng_stage_result *res);
 };
 
 struct eng_result {

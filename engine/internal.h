@@ -28,6 +28,14 @@ void eng__box_close(struct eng_box *box);
 /* result.c: sandbox result -> stage object (status precedence of PISTON-API.md 3.5). */
 int eng__stage_from_sandbox(struct sbx_result *sr, struct eng_stage_result *ret);
 int eng__stage_copy(const struct eng_stage_result *src, struct eng_stage_result *ret);
+
+/* stream.c: interactive jobs (struct eng_stream). */
+/** Asks the stream's control(): true when the client is gone and the job must stop. */
+bool eng__stream_cancelled(const struct eng_stream *st);
+/** A cached compile in an interactive job: stage_begin, the recorded stdout and stderr
+ *  through io.output(), stage_end. No-op for st NULL. */
+void eng__stream_replay(const struct eng_stream *st, enum eng_stage stage,
+                        const struct eng_stage_result *res);
 void eng__stage_done(struct eng_stage_result *st);
 
 /* job.c */

@@ -99,6 +99,7 @@ struct stage_input {
     const struct eng_stage_limits *limits;
     const struct eng_config *cfg;
     bool next_stage_follows;
+    enum eng_stage stage;
 };
 
 static uint64_t positive(int64_t v)
@@ -113,14 +114,22 @@ static int run_stage(struct sbx_slot *slot, const struct eng_request *req, char 
     _cleanup_(strv_freep) char **argv =
         build_argv(req->runtime, in->script, in->extra, in->n_extra);
     _cleanup_close_ int stdin_fd = -1;
+    const struct eng_stream *st = req->stream;
     struct sbx_result sr = {0};
     int r;
 
     if (!argv)
         return -ENOMEM;
-    stdin_fd = stdin_memfd(in->stdin_data, in->stdin_len);
-    if (stdin_fd < 0)
-        return stdin_fd;
+    /* interactive: the run stage reads the caller's pipe, the compile stage nothing */
+    if (st && in->stage == ENG_STAGE_RUN) {
+        stdin_fd = fcntl(st->stdin_fd, F_DUPFD_CLOEXEC, 3);
+        if (stdin_fd < 0)
+            return -errno;
+    } else {
+        stdin_fd = stdin_memfd(in->stdin_data, in->stdin_len);
+        if (stdin_fd < 0)
+            return stdin_fd;
+    }
     char prepared[4096];
     bool has_prepared =
         eng__prepared_dir_of(in->cfg, req->runtime, prepared, sizeof(prepared)) >= 0;
@@ -137,18 +146,26 @@ static int run_stage(struct sbx_slot *slot, const struct eng_request *req, char 
         .max_processes = positive(req->max_process_count),
         .max_open_files = positive(req->max_open_files),
         .max_file_size = positive(req->max_file_size),
-        .output_limit = positive(req->output_max_size),
+        /* interactive: no output limit (PISTON-API.md 2.5), back-pressure instead */
+        .output_limit = st ? 0 : positive(req->output_max_size),
         .next_stage_follows = in->next_stage_follows,
+        .stream = st ? &st->io : NULL,
     };
+    if (st && eng__stream_cancelled(st))
+        return -ECONNABORTED;
+    if (st)
+        st->stage_begin(st->io.userdata, in->stage);
     r = sbx_run(slot, &spec, &sr, reterr);
     if (r < 0)
         return r;
-    if (sr.aborted) { /* shutdown killed it: no verdict on the program */
+    if (sr.aborted || sr.cancelled) { /* shutdown or the client: no verdict on the program */
         sbx_result_done(&sr);
-        return -ECANCELED;
+        return sr.aborted ? -ECANCELED : -ECONNABORTED;
     }
     r = eng__stage_from_sandbox(&sr, ret);
     sbx_result_done(&sr);
+    if (r >= 0 && st)
+        st->stage_end(st->io.userdata, in->stage, ret);
     return r;
 }
 
@@ -159,6 +176,10 @@ static int fail_job(struct eng_result *res, int err, const char *what, const str
     res->error = err < 0 ? err : -EIO;
     if (res->error == -ECANCELED) {
         res->error_message = strdup("job cancelled: server shutting down");
+        return res->error;
+    }
+    if (res->error == -ECONNABORTED) {
+        res->error_message = strdup("job cancelled: client disconnected");
         return res->error;
     }
     if (e && e->step) {
@@ -188,7 +209,7 @@ static void cache_store(struct job_ctx *j)
 {
     int fd;
 
-    if (!j->cache || !j->keyed)
+    if (!j->cache || !j->keyed || j->req->stream) /* a streamed compile kept no output */
         return;
     fd = openat(j->box->dirfd, "submission", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -202,17 +223,20 @@ static int compile_stage(struct job_ctx *j, char **envp, const char **code_files
                          bool *ret_failed)
 {
     /* the run box is built while the compiler runs */
-    struct stage_input in = {"compile", code_files, n_code, "", 0, &j->req->compile, j->cfg, true};
+    struct stage_input in = {"compile", code_files, n_code,           "", 0, &j->req->compile,
+                             j->cfg,    true,       ENG_STAGE_COMPILE};
     struct eng_result *res = j->res;
     struct sbx_error e = {0};
     int r;
 
     res->has_compile = true;
     *ret_failed = false;
-    if (j->hit)
-        return eng__stage_copy(eng__cache_entry_compile(j->hit), &res->compile) < 0
-                   ? fail_job(res, -ENOMEM, "job", NULL)
-                   : 0;
+    if (j->hit) {
+        if (eng__stage_copy(eng__cache_entry_compile(j->hit), &res->compile) < 0)
+            return fail_job(res, -ENOMEM, "job", NULL);
+        eng__stream_replay(j->req->stream, ENG_STAGE_COMPILE, &res->compile);
+        return 0;
+    }
     r = run_stage(j->slot, j->req, envp, &in, &res->compile, &e);
     if (r < 0)
         return fail_job(res, r, "compile stage", &e);
@@ -262,8 +286,8 @@ static int run_stages(struct job_ctx *j)
     run_extra[0] = n_code ? code_files[0] : req->files[0].name;
     for (size_t i = 0; i < n_args; i++)
         run_extra[i + 1] = req->args[i];
-    struct stage_input in = {"run",          run_extra, n_args + 1, req->stdin_data,
-                             req->stdin_len, &req->run, j->cfg,     false};
+    struct stage_input in = {"run",     run_extra, n_args + 1, req->stdin_data, req->stdin_len,
+                             &req->run, j->cfg,    false,      ENG_STAGE_RUN};
     r = run_stage(j->slot, req, envp, &in, &j->res->run, &e);
     if (r < 0)
         return fail_job(j->res, r, "run stage", &e);
@@ -293,6 +317,10 @@ void eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_
 
     res->runtime = req->runtime;
     *ret_cache_hit = false;
+    if (req->stream && eng__stream_cancelled(req->stream)) { /* gone while queued */
+        fail_job(res, -ECONNABORTED, "job", NULL);
+        return;
+    }
     if (cache && req->runtime->compiled && eng__cache_key(req, j.key) >= 0) {
         j.keyed = true;
         j.hit = eng__cache_lookup(cache, j.key, &req->compile);

@@ -272,7 +272,13 @@ struct sbx_monitor {
     const struct sbx_spec *spec;
     uint64_t start_usec;
     uint64_t killed_usec; /* first kill by the monitor, 0 if none */
+    bool paused;          /* stream mode: output pipes out of the epoll set */
+    bool ended;           /* the program ended or is being killed: pipes are drained */
+    int program_pidfd;    /* stream mode: the main program, once a signal needed it; or -1 */
 };
+/** Stream mode: sends sig to the box's main program (the first child of PID 1, pid 2 of its
+ *  namespace), found from PID 1's pidfd and kept in *program_pidfd. -ESRCH once it is gone. */
+int sbx__program_signal(int sup_pidfd, int *program_pidfd, int sig);
 /** Runs until the supervisor is dead and every pipe is drained. Fills the result's trips,
  *  wait status, buffers and wall time. -errno only for a box failure (child error record or
  *  supervisor lost); *child_error is set when the failure came from the child. */

@@ -489,6 +489,7 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
                               .spec = spec,
                               .abort_fd = slot->abort_fd,
                               .pidfd = b->pidfd,
+                              .program_pidfd = -1,
                               .start_usec = now_usec()};
     int r;
 
@@ -519,6 +520,7 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
     safe_close(mon.stderr_fd);
     safe_close(mon.status_fd);
     safe_close(mon.error_fd);
+    safe_close(mon.program_pidfd);
     return r;
 }
 

@@ -20,7 +20,7 @@
  * keep 4 MiB resident for the daemon's lifetime, while freed heap goes back (malloc_trim). */
 #define MONITOR_READ_SIZE 65536
 
-enum { SRC_STDOUT, SRC_STDERR, SRC_STATUS, SRC_ERROR, SRC_PIDFD, SRC_ABORT };
+enum { SRC_STDOUT, SRC_STDERR, SRC_STATUS, SRC_ERROR, SRC_PIDFD, SRC_ABORT, SRC_STREAM };
 
 static void box_kill(struct sbx_monitor *mon)
 {
@@ -28,6 +28,53 @@ static void box_kill(struct sbx_monitor *mon)
         mon->killed_usec = now_usec();
     (void)syscall(SYS_pidfd_send_signal, mon->pidfd, SIGKILL, NULL, 0);
     (void)sbx__cgroup_leaf_kill(mon->leaf);
+}
+
+static int add_fd(int epfd, int fd, int src)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)src};
+
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Stream mode back-pressure: the output pipes leave the epoll set (a level-triggered EPOLLHUP
+ * would fire even with no events asked for), so the program blocks in write() once a pipe
+ * is full, and come back when the consumer has room. */
+static void set_paused(struct sbx_monitor *mon, bool paused)
+{
+    if (mon->paused == paused)
+        return;
+    mon->paused = paused;
+    if (mon->stdout_fd >= 0) {
+        if (paused)
+            (void)epoll_ctl(mon->epfd, EPOLL_CTL_DEL, mon->stdout_fd, NULL);
+        else
+            (void)add_fd(mon->epfd, mon->stdout_fd, SRC_STDOUT);
+    }
+    if (mon->stderr_fd >= 0) {
+        if (paused)
+            (void)epoll_ctl(mon->epfd, EPOLL_CTL_DEL, mon->stderr_fd, NULL);
+        else
+            (void)add_fd(mon->epfd, mon->stderr_fd, SRC_STDERR);
+    }
+}
+
+/* Stream mode: whatever the caller asked for since the last call. */
+static void stream_control(struct sbx_monitor *mon, struct sbx_result *res, bool ended)
+{
+    const struct sbx_stream *st = mon->spec->stream;
+    struct sbx_stream_control ctl = {0};
+
+    st->control(st->userdata, &ctl);
+    if (ctl.cancel && !ended && !res->cancelled) {
+        res->cancelled = true;
+        box_kill(mon);
+    }
+    /* a signal for a program that is gone (or going) has nobody to reach: dropped */
+    if (ctl.signal > 0 && !ended && !mon->killed_usec)
+        (void)sbx__program_signal(mon->pidfd, &mon->program_pidfd, ctl.signal);
+    if (!ended)
+        set_paused(mon, ctl.paused);
 }
 
 /* Appends to one stream within its cap; the first byte beyond the cap trips the stream. */
@@ -38,6 +85,12 @@ static int capture(struct sbx_monitor *mon, struct sbx_result *res, int src, con
     uint64_t limit = mon->spec->output_limit;
     long stored;
 
+    if (mon->spec->stream) {
+        const struct sbx_stream *st = mon->spec->stream;
+        if (st->output(st->userdata, src == SRC_STDERR, buf, n) && !mon->ended)
+            set_paused(mon, true);
+        return 0;
+    }
     if (sb->truncated)
         return 0; /* this stream already overflowed: the rest is discarded */
     if (limit)
@@ -118,13 +171,6 @@ static void check_limits(struct sbx_monitor *mon, struct sbx_result *res, usec_t
     }
 }
 
-static int add_fd(int epfd, int fd, int src)
-{
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)src};
-
-    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
 static int next_timeout_ms(const struct sbx_monitor *mon, usec_t now, bool dead)
 {
     const struct sbx_spec *spec = mon->spec;
@@ -159,6 +205,9 @@ static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_
     case SRC_PIDFD:
         *dead = true;
         return 0;
+    case SRC_STREAM:
+        stream_control(mon, res, *dead || *got_status);
+        return 0;
     case SRC_ABORT:
         /* the eventfd stays readable: stop watching it, one kill is enough */
         (void)epoll_ctl(mon->epfd, EPOLL_CTL_DEL, mon->abort_fd, NULL);
@@ -192,7 +241,8 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
         (r = add_fd(epfd, mon->status_fd, SRC_STATUS)) < 0 ||
         (r = add_fd(epfd, mon->error_fd, SRC_ERROR)) < 0 ||
         (r = add_fd(epfd, mon->pidfd, SRC_PIDFD)) < 0 ||
-        (r = add_fd(epfd, mon->abort_fd, SRC_ABORT)) < 0)
+        (r = add_fd(epfd, mon->abort_fd, SRC_ABORT)) < 0 ||
+        (mon->spec->stream && (r = add_fd(epfd, mon->spec->stream->control_fd, SRC_STREAM)) < 0))
         return r;
 
     /* Done when every pipe has reached EOF or (status) delivered its record. After the main
@@ -230,6 +280,15 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
             (void)syscall(SYS_pidfd_send_signal, mon->pidfd, SIGKILL, NULL, 0);
             status_kill = true;
         }
+        /* The program has ended or is being killed: what is left in the pipes (their
+         * capacity at most) is read now whether or not the consumer has room, so a client
+         * that stops reading cannot hold the box beyond its limits. */
+        if ((got_status || dead || mon->killed_usec) && !mon->ended) {
+            mon->ended = true;
+            set_paused(mon, false);
+            if (mon->spec->stream)
+                (void)epoll_ctl(epfd, EPOLL_CTL_DEL, mon->spec->stream->control_fd, NULL);
+        }
     }
     if (got_error)
         return -child_error->err;
@@ -242,7 +301,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
          * program's verdict (memory), not a lost box. */
         bool oom = sbx__cgroup_leaf_memory_limit_hits(mon->leaf, &hits) >= 0 && hits > 0;
         if (res->time_trip == SBX_TIME_OK && res->output_trip == SBX_OUTPUT_OK && !res->aborted &&
-            !oom)
+            !res->cancelled && !oom)
             return -ECHILD;
         res->oom_killed |= oom;
         res->signal = SIGKILL;

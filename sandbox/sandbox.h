@@ -78,6 +78,29 @@ void sbx_slot_discard(struct sbx_slot *slot);
  *  process would not leave its cgroup (its directory is left for startup cleanup). */
 int sbx_slot_quiesce(struct sbx_slot *slot);
 
+/** Interactive stages (WebSocket mode), a small interface a redesigned box must keep.
+ *  With sbx_spec.stream set, stdout and stderr bytes go to output() as they are read instead
+ *  of into the result's buffers (which stay empty; output_limit is not applied), and the
+ *  caller steers the running box through control_fd. Both callbacks run on the thread
+ *  inside sbx_run(), never after it returns. */
+struct sbx_stream_control {
+    bool paused; /* the consumer is full: leave the output pipes unread (the program blocks) */
+    int signal;  /* deliver this signal to the main program now; 0: none */
+    bool cancel; /* kill the box now: result->cancelled */
+};
+struct sbx_stream {
+    /* Watched while the box runs; the caller makes it readable (an eventfd) whenever
+     * control() has news. control() must make it unreadable again (read the eventfd). */
+    int control_fd;
+    /* Bytes read from stdout (is_stderr false) or stderr. True: the consumer is full, reading
+     * pauses until control() reports !paused. Once the main program has ended the remaining
+     * bytes in the pipes (at most their capacity) are delivered whatever it returns, so a
+     * client that does not read can never hold the box past its limits. */
+    bool (*output)(void *userdata, bool is_stderr, const char *data, size_t len);
+    void (*control)(void *userdata, struct sbx_stream_control *ret);
+    void *userdata;
+};
+
 struct sbx_spec {
     const char *const *argv; /* argv[0] is an absolute path inside the box */
     const char *const *envp; /* complete environment of the program */
@@ -94,6 +117,7 @@ struct sbx_spec {
     uint64_t max_file_size;   /* RLIMIT_FSIZE bytes; 0 = unlimited */
     uint64_t output_limit;    /* bytes per stream; 0 = unlimited */
     bool next_stage_follows;  /* build the next box (same package) while this one runs */
+    const struct sbx_stream *stream; /* NULL: output captured into the result (HTTP mode) */
 };
 
 enum sbx_time_trip { SBX_TIME_OK, SBX_TIME_WALL, SBX_TIME_CPU };
@@ -107,6 +131,7 @@ struct sbx_result {
     enum sbx_output_trip output_trip; /* first stream overflowed */
     bool oom_killed;                  /* the cgroup saw an OOM kill during the stage */
     bool aborted;                     /* killed by sbx_slot_abort() (shutdown), not by any limit */
+    bool cancelled;                   /* killed for its stream (control() said cancel) */
     uint64_t cpu_usec;
     uint64_t wall_usec;
     bool memory_known;

@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 packages=(
     build-essential cmake pkg-config git curl ca-certificates
-    libmicrohttpd-dev libjansson-dev libseccomp-dev libcap-dev nettle-dev
+    libmicrohttpd-dev libjansson-dev libseccomp-dev libcap-dev nettle-dev libwslay-dev
     libcurl4-openssl-dev libarchive-dev
     python3 nodejs default-jdk-headless gcc g++ sqlite3
     clang-format gnuplot-nox haproxy
