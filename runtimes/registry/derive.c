@@ -19,11 +19,12 @@ static int runtime_copy(const struct rt_runtime *src, struct rt_runtime *ret)
     rt.aliases = rt__strv_copy(src->aliases);
     rt.package_name = src->package_name ? strdup(src->package_name) : NULL;
     rt.package_dir = strdup(src->package_dir);
+    rt.box_dir = strdup(src->box_dir);
     rt.env = rt__strv_copy(src->env);
     rt.run_argv = src->run_argv ? rt__strv_copy(src->run_argv) : NULL;
     r = rt__semver_copy(&src->semver, &rt.semver);
     if (r < 0 || !rt.language || !rt.version || !rt.aliases ||
-        (src->package_name && !rt.package_name) || !rt.package_dir || !rt.env ||
+        (src->package_name && !rt.package_name) || !rt.package_dir || !rt.box_dir || !rt.env ||
         (src->run_argv && !rt.run_argv)) {
         rt__runtime_done(&rt);
         return -ENOMEM;

@@ -89,6 +89,9 @@ TEST(with_and_without_package)
     /* the bundled ones were copied, not shared */
     ASSERT_TRUE(rt_registry_get(with, 0) != rt_registry_get(base, 0));
     ASSERT_STREQ(rt_registry_get(with, 0)->language, rt_registry_get(base, 0)->language);
+    /* ...every field of them: a copy without its box path could not be run */
+    ASSERT_STREQ(rt_registry_get(with, 0)->box_dir, rt_registry_get(base, 0)->box_dir);
+    ASSERT_STREQ(rt_registry_get(with, n)->box_dir, "/piston/packages/pw/1.2.3");
     ASSERT_TRUE(rt_registry_has_package(with, rt_registry_get(with, n)->package_dir));
 
     ASSERT_OK(rt_registry_without_package(with, rt_registry_get(with, n)->package_dir, &without));
