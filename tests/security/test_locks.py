@@ -41,9 +41,11 @@ def host_getlk(path):
 
 
 def package_file_of(daemon, lang):
-    """A file of the job's package, at the host path its boxes see it."""
-    d, _ = T.find_package(daemon.runtimes_dir, {"c": "gcc", "python": "python"}[lang])
-    return os.path.join(os.path.realpath(d), "run")
+    """A file of the job's package: (its host path, the path its boxes see it at,
+    /piston/packages/<language>/<version>/run)."""
+    d, meta = T.find_package(daemon.runtimes_dir, {"c": "gcc", "python": "python"}[lang])
+    box = "/piston/packages/%s/%s/run" % (meta["language"], meta["version"])
+    return os.path.join(os.path.realpath(d), "run"), box
 
 
 def source(lang):
@@ -54,7 +56,7 @@ class LockChannel(S.SecTestCase):
     MAX_JOBS = 2  # A holds one slot, so B runs in the other
 
     def probe(self, lang, what):
-        run = self.run_ok(lang, source(lang), what=what, args=["probe", package_file_of(self.daemon, lang)])
+        run = self.run_ok(lang, source(lang), what=what, args=["probe", package_file_of(self.daemon, lang)[1]])
         return S.kv(run["stdout"])
 
     def find_ready(self, tok):
@@ -82,7 +84,7 @@ class LockChannel(S.SecTestCase):
 
     def concurrent(self, lang):
         self.need(lang)
-        pkg = package_file_of(self.daemon, lang)
+        host_pkg, pkg = package_file_of(self.daemon, lang)
         base = self.probe(lang, "B alone")
         self.check_baseline(base, pkg)
         tok = os.urandom(4).hex()
@@ -103,7 +105,7 @@ class LockChannel(S.SecTestCase):
                              30 * T.TIME_FACTOR)
             self.assertTrue(pid and pid > 0, "job A never got ready: %r" % out)
             rb = self.submit(self.payload(lang, source(lang), args=["probe", pkg]), what="job B")
-            host = {p: host_getlk(p) for p in ("/usr/bin/python3", "/usr/bin/bash", pkg)}
+            host = {p: host_getlk(p) for p in ("/usr/bin/python3", "/usr/bin/bash", host_pkg)}
             self.assertTrue(os.path.exists("/proc/%d" % pid), "job A died while B ran")
         finally:
             p = S.wait_for(lambda: self.find_ready(tok), 0.1)
