@@ -41,6 +41,20 @@ static bool v2_shared_with_others(const char *dir)
     return false;
 }
 
+/* Kills and removes dir/<instance> if a crashed daemon of this instance left it there. */
+static int v2_remove_leftover(struct sbx_cgroup_root *root, const char *dir)
+{
+    _cleanup_close_ int fd = -1;
+    int r;
+
+    r = sbx__cg_open(AT_FDCWD, dir, O_PATH | O_DIRECTORY, &fd);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
+    return sbx__cg_tree_remove(root, fd, root->instance);
+}
+
 /* v2 forbids enabling controllers in a non-root cgroup that holds processes ("no internal
  * processes"). A daemon started from a login shell, by cloud-init or by a unit without
  * Delegate= shares its cgroup with others: it can neither build its tree below that cgroup
@@ -57,11 +71,16 @@ static int v2_relocate_if_shared(struct sbx_cgroup_root *root, const char *prefi
 
     if (asprintf(&top, "%s%s", prefix, m->point) < 0)
         return -ENOMEM;
-    if (strcmp(top, hier->own) == 0 || !v2_shared_with_others(hier->own))
+    if (strcmp(top, hier->own) == 0)
         return 0;
     if (asprintf(&shared, "%s/capsule", top) < 0 ||
         asprintf(&ctl_path, "%s/cgroup.controllers", shared) < 0)
         return -ENOMEM;
+    if (!v2_shared_with_others(hier->own)) {
+        /* Not relocated this time: a crashed start of this instance that was may have left
+         * its tree (and processes) under capsule/. */
+        return v2_remove_leftover(root, shared);
+    }
     r = sbx__cg_mkdir(root, AT_FDCWD, shared);
     if (r >= 0)
         root->v2_made_shared = true;
@@ -76,6 +95,10 @@ static int v2_relocate_if_shared(struct sbx_cgroup_root *root, const char *prefi
         return -ENOENT;
     }
     root->v2_cpu = root->v2_cpu && sbx__cg_list_has(ctl, len, "cpu", " \n");
+    /* The other way round: a crashed start that was not relocated left <own>/<instance>. */
+    r = v2_remove_leftover(root, hier->own);
+    if (r < 0)
+        return r;
     root->v2_home = hier->own;
     hier->own = TAKE_PTR(shared);
     return 0;
