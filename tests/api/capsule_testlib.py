@@ -585,12 +585,35 @@ TEST_CGROUP_PARENT = os.environ.get("CAPSULE_TEST_CGROUP_PARENT")
 
 
 def unit_cgroup_create(instance):
-    """Makes <parent>/<instance>.service; None without CAPSULE_TEST_CGROUP_PARENT."""
+    """Makes <parent>/<instance>.service; None without CAPSULE_TEST_CGROUP_PARENT. What a
+    killed daemon of the same instance left there goes first, as systemd removes a unit's
+    cgroup (processes killed, subtree removed) before it starts the unit again."""
     if not TEST_CGROUP_PARENT:
         return None
     path = os.path.join(TEST_CGROUP_PARENT, instance + ".service")
+    if os.path.isdir(path):
+        _cgroup_tree_clear(path)
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def _cgroup_tree_clear(path, timeout=5.0):
+    """Kills every process below path and removes the cgroups below and at path."""
+    for d, subdirs, _ in os.walk(path, topdown=False):
+        for pid in cgroup_procs(d):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
 
 def unit_cgroup_remove(path):
@@ -635,7 +658,8 @@ class Daemon:
     named after the instance. Stop problems raise DaemonError (after printing the log).
     """
 
-    def __init__(self, runtimes="fixture", env=None, max_jobs=4, canary_env=None, workdir=None):
+    def __init__(self, runtimes="fixture", env=None, max_jobs=4, canary_env=None, workdir=None,
+                 start_cgroup=None):
         if runtimes == "fixture":
             runtimes = FIXTURE_RUNTIMES
         elif runtimes == "real":
@@ -657,6 +681,7 @@ class Daemon:
         self.port = None
         self.host = "127.0.0.1"
         self.unit_cgroup = None
+        self.start_cgroup = start_cgroup  # a cgroup to start in, owned by the caller
         self._tmp = tempfile.mkdtemp(prefix="capsule-test-", dir=os.path.abspath(workdir) if workdir else None)
         os.makedirs(os.path.join(self._tmp, "data"))
         os.chmod(self._tmp, 0o755)
@@ -702,9 +727,12 @@ class Daemon:
         os.chmod(self._tmp, 0o755)
         # PR_SET_PDEATHSIG fires when the *thread* that forked exits: only from the main thread
         pdeath = _pdeathsig if threading.current_thread() is threading.main_thread() else None
-        self.unit_cgroup = unit_cgroup_create(self.instance)
-        if self.unit_cgroup:
-            pdeath = _unit_preexec(self.unit_cgroup, pdeath)
+        if self.start_cgroup:
+            pdeath = _unit_preexec(self.start_cgroup, pdeath)
+        else:
+            self.unit_cgroup = unit_cgroup_create(self.instance)
+            if self.unit_cgroup:
+                pdeath = _unit_preexec(self.unit_cgroup, pdeath)
         logf = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen([CAPSULED], stdin=subprocess.DEVNULL,

@@ -42,7 +42,7 @@ if [ -z "$V2VM_TIME_FACTOR" ]; then
 fi
 export CAPSULE_TIME_FACTOR="$V2VM_TIME_FACTOR"
 echo "== delegated parent: $CAPSULE_TEST_CGROUP_PARENT ($(cat $CAPSULE_TEST_CGROUP_PARENT/cgroup.subtree_control))"
-echo "== time factor: $CAPSULE_TIME_FACTOR; labels: $V2VM_LABELS"
+echo "== time factor: $CAPSULE_TIME_FACTOR; selection: ${V2VM_TESTS:-labels $V2VM_LABELS}"
 
 cd "$V2VM_BUILD_DIR" || exit 2
 # The lane proves nothing unless the daemon really runs on v2: no v1 hierarchy may exist, and
@@ -64,7 +64,8 @@ if [ -n "$V2VM_COMMAND" ]; then
     bash -c "$V2VM_COMMAND"
     exit $?
 fi
-ctest --output-on-failure --no-tests=error -j"$(nproc)" -L "$V2VM_LABELS" ${V2VM_EXCLUDE:+-E "$V2VM_EXCLUDE"} \
+if [ -n "$V2VM_TESTS" ]; then select=(-R "$V2VM_TESTS"); else select=(-L "$V2VM_LABELS"); fi
+ctest --output-on-failure --no-tests=error -j"$(nproc)" "${select[@]}" ${V2VM_EXCLUDE:+-E "$V2VM_EXCLUDE"} \
     --output-junit "$out/junit.xml" --timeout "$V2VM_TEST_TIMEOUT"
 status=$?
 cp Testing/Temporary/LastTest.log "$out/LastTest.log" 2>/dev/null

@@ -12,7 +12,7 @@
 # about 2 s and the suite runs slower by a factor measured in the guest (time windows widen by
 # it; limits never do).
 #
-# usage: run-v2vm.sh --build-dir DIR [--labels REGEX] [--exclude REGEX] [--out DIR]
+# usage: run-v2vm.sh --build-dir DIR [--labels REGEX | --tests REGEX] [--exclude REGEX] [--out DIR]
 #                    [--accel auto|kvm|tcg] [--timeout SEC] [--mem MIB] [--smp N]
 #                    [--command 'shell command run in the guest instead of ctest']
 # Exit: 0 suite passed, 1 suite failed or the guest did not report, 77 QEMU cannot run here
@@ -33,12 +33,14 @@ mem=6144
 smp=$(nproc)
 test_timeout=600
 command=
+tests=
 cpu=${V2VM_CPU:-}
 
 while [ $# -gt 0 ]; do
     case "$1" in
     --build-dir) build_dir=$2; shift 2 ;;
     --labels) labels=$2; shift 2 ;;
+    --tests) tests=$2; shift 2 ;;
     --exclude) exclude=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --accel) accel=$2; shift 2 ;;
@@ -127,6 +129,7 @@ write_conf() { # mode
         printf 'export V2VM_BUILD_DIR=%q\n' "$build_dir"
         printf 'export V2VM_SOURCE_DIR=%q\n' "$(cd "$here/../.." && pwd)"
         printf 'export V2VM_LABELS=%q\n' "$labels"
+        printf 'export V2VM_TESTS=%q\n' "$tests"
         printf 'export V2VM_EXCLUDE=%q\n' "$exclude"
         printf 'export V2VM_TEST_TIMEOUT=%q\n' "$test_timeout"
         printf 'export V2VM_UPPER_SIZE=%q\n' "$((mem / 2))m"
@@ -201,7 +204,7 @@ host_python_ms=$(python_loop_ms)
 write_conf suite
 start_virtiofsd hostroot /
 start_virtiofsd results "$out"
-say "kernel $kver, accel $accel, $smp CPUs, $mem MiB; labels $labels${exclude:+, excluding $exclude}"
+say "kernel $kver, accel $accel, $smp CPUs, $mem MiB; tests ${tests:-labelled $labels}${exclude:+, excluding $exclude}"
 started=$(date +%s)
 set +e
 run_qemu "$accel" "$timeout" "$out/console.log" hostroot results
