@@ -52,8 +52,14 @@ def source(lang):
     return S.program("lockprobe.c" if lang == "c" else "lockprobe.py")
 
 
+# Job A holds its locks while B runs: its wall limit must outlast B's whole job, which on a
+# slow host (the v2vm lane's emulated guest) takes many times longer than here.
+HOLD_MS = int(min(max(3000, 3000 * T.TIME_FACTOR), 60000))
+
+
 class LockChannel(S.SecTestCase):
     MAX_JOBS = 2  # A holds one slot, so B runs in the other
+    ENV = {"PISTON_RUN_TIMEOUT": str(HOLD_MS)}
 
     def probe(self, lang, what):
         run = self.run_ok(lang, source(lang), what=what, args=["probe", package_file_of(self.daemon, lang)[1]])
@@ -94,7 +100,7 @@ class LockChannel(S.SecTestCase):
             try:
                 out["a"] = self.daemon.execute(self.payload(
                     lang, source(lang), args=["hold", tok, pkg],
-                    run_timeout=3000), timeout=120)
+                    run_timeout=HOLD_MS), timeout=120 + HOLD_MS / 1000)
             except Exception as e:  # noqa: BLE001
                 out["a_error"] = e
 

@@ -46,7 +46,8 @@ mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
 mount -t tmpfs -o mode=1777 shm $R/dev/shm
 mount -t tmpfs -o mode=0755 run $R/run
-mount -t tmpfs -o mode=1777,size=2g tmp $R/tmp
+# /tmp stays the overlay's (writable, the host's files underneath): a checkout or build
+# directory under the host's /tmp must be visible to the suite.
 mkdir -p $R/v2vm-results
 mount --bind /results $R/v2vm-results
 ip link set lo up
