@@ -3,32 +3,19 @@
  * truncated download is an error the operator sees, never a half-read list. */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "macro.h"
 #include "packages.h"
 
 #define NAME_MAX_LEN 128
 #define URL_MAX_LEN 4096
 
-static int fail(char **reterr, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **reterr, const char *fmt, ...)
-{
-    va_list ap;
-    int k;
-
-    va_start(ap, fmt);
-    k = vasprintf(reterr, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        *reterr = NULL;
-        return -ENOMEM;
-    }
-    return -EBADMSG;
-}
+/* Every refusal of an index is a malformed message. */
+#define fail(reterr, ...) errmsg_set(reterr, -EBADMSG, __VA_ARGS__)
 
 bool pkg_name_is_safe(const char *name)
 {

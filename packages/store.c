@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "fd-util.h"
 #include "macro.h"
 #include "packages.h"
@@ -23,22 +23,6 @@
 #define DOTENV ".env"
 /* Kinds of hidden names: .<version>.<kind>-<instance>-<token> */
 static const char *const hidden_kinds[] = {"download", "tmp", "pkg"};
-
-static int fail(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail(char **reterr, int r, const char *fmt, ...)
-{
-    va_list ap;
-    int k;
-
-    va_start(ap, fmt);
-    k = vasprintf(reterr, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        *reterr = NULL;
-        return -ENOMEM;
-    }
-    return r;
-}
 
 static inline void closedirp(DIR **d)
 {
@@ -152,7 +136,7 @@ static int clear_target(int parent_fd, const char *version, char **reterr)
     if (asprintf(&marker, "%s/" MARKER, version) < 0)
         return -ENOMEM;
     if (faccessat(parent_fd, marker, F_OK, 0) == 0)
-        return fail(reterr, -EEXIST, "Already installed");
+        return errmsg_set(reterr, -EEXIST, "Already installed");
     if (S_ISLNK(s.st_mode))
         return unlinkat(parent_fd, version, 0) < 0 ? -errno : 0;
     return pkg_remove_tree_at(parent_fd, version);
@@ -182,7 +166,7 @@ static int write_dotenv(int dirfd, const char *dir, char **reterr)
 
     r = rt_package_environment(dir, &env, &err);
     if (r < 0) {
-        r = err ? fail(reterr, r, "%s", err) : r;
+        r = err ? errmsg_set(reterr, r, "%s", err) : r;
         free(err);
         return r;
     }
@@ -191,7 +175,7 @@ static int write_dotenv(int dirfd, const char *dir, char **reterr)
         if (strchr(*e, '\n')) {
             fclose(f);
             rt_strv_free(env);
-            return fail(reterr, -EBADMSG, "environment: a value holds a newline");
+            return errmsg_set(reterr, -EBADMSG, "environment: a value holds a newline");
         }
         fprintf(f, "%s\n", *e);
     }
@@ -257,7 +241,8 @@ static int download(int parent_fd, const char *name, const struct pkg_index_entr
     if (r < 0)
         return r;
     if (strcmp(got, entry->sha256) != 0)
-        return fail(reterr, -EBADMSG, "Checksum miss-match want: %s got: %s", entry->sha256, got);
+        return errmsg_set(reterr, -EBADMSG, "Checksum miss-match want: %s got: %s", entry->sha256,
+                          got);
     if (lseek(fd, 0, SEEK_SET) < 0)
         return -errno;
     *ret_fd = TAKE_FD(fd);
@@ -276,7 +261,7 @@ static int unpack(int archive_fd, int dir_fd, const struct pkg_unpack_limits *li
         return r;
     for (size_t i = 0; i < ARRAY_SIZE(required); i++)
         if (fstatat(dir_fd, required[i], &s, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(s.st_mode))
-            return fail(reterr, -EBADMSG, "package has no %s", required[i]);
+            return errmsg_set(reterr, -EBADMSG, "package has no %s", required[i]);
     /* state files are ours to write, never the archive's */
     r = pkg_remove_tree_at(dir_fd, DOTENV);
     if (r >= 0)
@@ -370,11 +355,11 @@ int pkg_store_commit(struct pkg_staged *staged, char **reterr)
     /* The files reach the disk before the name that makes them a package: after a power
      * loss too, the link never points at a half-written tree. */
     if (syncfs(staged->parent_fd) < 0)
-        return fail(reterr, -errno, "cannot flush the package to disk: %m");
+        return errmsg_set(reterr, -errno, "cannot flush the package to disk: %m");
     /* symlinkat() is atomic and fails on an existing name: an install that won meanwhile
      * (another daemon on the same data directory) keeps its package */
     if (symlinkat(staged->dir_name, staged->parent_fd, staged->version) < 0)
-        return errno == EEXIST ? fail(reterr, -EEXIST, "Already installed") : -errno;
+        return errno == EEXIST ? errmsg_set(reterr, -EEXIST, "Already installed") : -errno;
     (void)fsync(staged->parent_fd); /* the link itself; a loss now only undoes the install */
     return 0;
 }
@@ -402,7 +387,7 @@ int pkg_store_uninstall(const struct pkg_store *st, const char *name, const char
     /* the one step that uninstalls: afterwards neither a restart nor GET sees the package */
     if (S_ISLNK(s.st_mode) ? unlinkat(parent_fd, version, 0) < 0
                            : unlinkat(parent_fd, marker, 0) < 0)
-        return fail(reterr, -errno, "cannot remove %s/%s: %m", name, version);
+        return errmsg_set(reterr, -errno, "cannot remove %s/%s: %m", name, version);
     *ret_dir = TAKE_PTR(dir);
     return 0;
 }

@@ -1,10 +1,12 @@
 /* The registry object: an immutable, reference-counted list of runtimes in load order. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "internal.h"
 
 struct rt_registry {
@@ -16,16 +18,12 @@ struct rt_registry {
 int rt__fail(char **reterr, const char *fmt, ...)
 {
     va_list ap;
-    int k;
+    int r;
 
     va_start(ap, fmt);
-    k = vasprintf(reterr, fmt, ap);
+    r = errmsg_vset(reterr, -EBADMSG, fmt, ap);
     va_end(ap);
-    if (k < 0) {
-        *reterr = NULL;
-        return -ENOMEM;
-    }
-    return -EBADMSG;
+    return r;
 }
 
 void rt__warn(struct rt__loader *ld, const char *fmt, ...)
