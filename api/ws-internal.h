@@ -111,6 +111,36 @@ struct ws_conn {
     size_t carry_len[2];
 };
 
+/* The loop (ws-thread.c runs it; ws-loop.c handles one connection's events). */
+struct ws_timer_list {
+    struct ws_conn *head, *tail;
+    usec_t timeout;
+};
+
+struct api_ws_loop {
+    struct api_routes *routes;
+    int epfd, wake_fd;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    /* under lock */
+    struct ws_conn *incoming; /* adopted on an MHD thread, linked by all_next */
+    struct ws_conn *notify_head;
+    bool stopping;
+    /* loop thread only */
+    struct ws_conn *all;
+    struct ws_conn *dead; /* released during this round, unref'd after it (linked by all_next) */
+    struct ws_timer_list init_timers, linger_timers;
+};
+
+/* ws-loop.c: one connection's round (the loop thread calls these) */
+void ws__wake_fd(int fd);
+void ws__timer_stop(struct ws_conn *c);
+void ws__timer_start(struct ws_conn *c, struct ws_timer_list *t, usec_t from);
+void ws__socket_done(struct ws_conn *c);
+void ws__pump(struct ws_conn *c);
+void ws__on_socket_event(struct ws_conn *c, uint32_t events);
+
 /* ws-loop.c */
 /** Worker side: the loop looks at c soon (queued output, job done). Any thread. */
 void ws__notify(struct ws_conn *c);

@@ -23,27 +23,6 @@
 #include "utf8.h"
 #include "ws-internal.h"
 
-struct ws_timer_list {
-    struct ws_conn *head, *tail;
-    usec_t timeout;
-};
-
-struct api_ws_loop {
-    struct api_routes *routes;
-    int epfd, wake_fd;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t lock;
-    /* under lock */
-    struct ws_conn *incoming; /* adopted on an MHD thread, linked by all_next */
-    struct ws_conn *notify_head;
-    bool stopping;
-    /* loop thread only */
-    struct ws_conn *all;
-    struct ws_conn *dead; /* released during this round, unref'd after it (linked by all_next) */
-    struct ws_timer_list init_timers, linger_timers;
-};
-
 struct api_routes *ws__routes(const struct ws_conn *c)
 {
     return c->loop->routes;
@@ -82,7 +61,7 @@ void ws__conn_unref(struct ws_conn *c)
         conn_free(c);
 }
 
-static void wake(int fd)
+void ws__wake_fd(int fd)
 {
     uint64_t one = 1;
 
@@ -104,12 +83,12 @@ void ws__notify(struct ws_conn *c)
     }
     pthread_mutex_unlock(&loop->lock);
     if (first)
-        wake(loop->wake_fd);
+        ws__wake_fd(loop->wake_fd);
 }
 
 /* ---- timers ---------------------------------------------------------------------------- */
 
-static void timer_stop(struct ws_conn *c)
+void ws__timer_stop(struct ws_conn *c)
 {
     struct ws_timer_list *t = c->timer;
 
@@ -127,9 +106,9 @@ static void timer_stop(struct ws_conn *c)
     c->timer_prev = c->timer_next = NULL;
 }
 
-static void timer_start(struct ws_conn *c, struct ws_timer_list *t, usec_t from)
+void ws__timer_start(struct ws_conn *c, struct ws_timer_list *t, usec_t from)
 {
-    timer_stop(c);
+    ws__timer_stop(c);
     c->deadline = from + t->timeout;
     c->timer = t;
     c->timer_prev = t->tail;
@@ -143,7 +122,7 @@ static void timer_start(struct ws_conn *c, struct ws_timer_list *t, usec_t from)
 void ws__init_done(struct ws_conn *c)
 {
     if (c->timer == &c->loop->init_timers)
-        timer_stop(c);
+        ws__timer_stop(c);
 }
 
 /* ---- wslay callbacks ------------------------------------------------------------------- */
@@ -233,7 +212,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         c->close_pending = false; /* wslay's answer is the close */
         cancel_job(c);
         drop_worker_output(c);
-        timer_start(c, &c->loop->linger_timers, now_usec());
+        ws__timer_start(c, &c->loop->linger_timers, now_usec());
         return;
     default: /* ping (wslay queues the pong), pong */
         return;
@@ -305,7 +284,7 @@ int ws__adopt(struct api_ws_loop *loop, struct api_conn *http, int fd,
         conn_free(c);
         return r;
     }
-    wake(loop->wake_fd);
+    ws__wake_fd(loop->wake_fd);
     return 0;
 }
 
@@ -320,7 +299,7 @@ static void cancel_job(struct ws_conn *c)
     c->cancel = true;
     pthread_mutex_unlock(&c->lock);
     if (running)
-        wake(c->control_fd);
+        ws__wake_fd(c->control_fd);
 }
 
 /* After a close is queued nothing more can be sent: what the worker queues is dropped, and a
@@ -344,7 +323,7 @@ static void drop_worker_output(struct ws_conn *c)
         m = next;
     }
     if (was_full)
-        wake(c->control_fd);
+        ws__wake_fd(c->control_fd);
 }
 
 static void close_later(struct ws_conn *c, uint16_t code, const char *reason, size_t len)
@@ -364,7 +343,7 @@ void ws__close(struct ws_conn *c, uint16_t code, const char *reason)
     close_later(c, code, reason, strlen(reason));
     cancel_job(c);
     drop_worker_output(c);
-    timer_start(c, &c->loop->linger_timers, now_usec());
+    ws__timer_start(c, &c->loop->linger_timers, now_usec());
 }
 
 int ws__send_text(struct ws_conn *c, const char *text, size_t len)
@@ -405,7 +384,7 @@ static void release(struct ws_conn *c)
     if (busy)
         return; /* cancelled; the done callback notifies us again */
     c->released = true;
-    timer_stop(c);
+    ws__timer_stop(c);
     ws__stdin_close(c);
     ws__session_end(c);
     if (c->all_prev)
@@ -423,7 +402,7 @@ static void release(struct ws_conn *c)
 
 /* The socket is finished with: the close handshake is over, the peer vanished, or it was
  * given up on. The job is cancelled; release() waits for it. */
-static void socket_done(struct ws_conn *c)
+void ws__socket_done(struct ws_conn *c)
 {
     if (c->state == WS_DONE)
         return;
@@ -432,7 +411,7 @@ static void socket_done(struct ws_conn *c)
     c->events = 0;
     cancel_job(c);
     drop_worker_output(c);
-    timer_stop(c);
+    ws__timer_stop(c);
     release(c);
 }
 
@@ -464,12 +443,12 @@ static void take_worker_output(struct ws_conn *c)
     done = c->job_done;
     pthread_mutex_unlock(&c->lock);
     if (wake_worker)
-        wake(c->control_fd);
+        ws__wake_fd(c->control_fd);
     if (done)
         ws__stdin_close(c); /* nobody reads it any more: later `data` is dropped */
     /* the job is over: the client has WS_LINGER to take the rest and answer the close */
     if ((done || c->state == WS_CLOSING) && c->timer != &c->loop->linger_timers)
-        timer_start(c, &c->loop->linger_timers, now_usec());
+        ws__timer_start(c, &c->loop->linger_timers, now_usec());
 }
 
 /* Our close went out but the peer's did not come (wslay stopped reading after a bad frame or
@@ -485,7 +464,7 @@ static void start_drain(struct ws_conn *c)
     ws__watch(c, c->fd, &c->w_sock, EPOLLIN | EPOLLRDHUP, &on);
     c->events = EPOLLIN | EPOLLRDHUP;
     if (c->timer != &c->loop->linger_timers)
-        timer_start(c, &c->loop->linger_timers, now_usec());
+        ws__timer_start(c, &c->loop->linger_timers, now_usec());
 }
 
 static void drain_input(struct ws_conn *c)
@@ -500,7 +479,7 @@ static void drain_input(struct ws_conn *c)
             continue;
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        socket_done(c); /* EOF or reset: the peer is gone */
+        ws__socket_done(c); /* EOF or reset: the peer is gone */
         return;
     }
 }
@@ -512,7 +491,7 @@ static bool reading(struct ws_conn *c)
            wslay_event_get_queued_msg_length(c->ctx) <= WS_PEER_BACKLOG;
 }
 
-static void pump(struct ws_conn *c)
+void ws__pump(struct ws_conn *c)
 {
     uint64_t sent = c->sent;
     uint32_t events = 0;
@@ -535,7 +514,7 @@ static void pump(struct ws_conn *c)
         if (!wslay_event_want_write(c->ctx))
             break;
         if (wslay_event_send(c->ctx) < 0) {
-            socket_done(c);
+            ws__socket_done(c);
             return;
         }
         if (wslay_event_want_write(c->ctx))
@@ -543,10 +522,10 @@ static void pump(struct ws_conn *c)
     }
     /* a slow client that still takes data keeps its connection; a silent one is dropped */
     if (c->sent != sent && c->timer == &c->loop->linger_timers)
-        timer_start(c, &c->loop->linger_timers, now_usec());
+        ws__timer_start(c, &c->loop->linger_timers, now_usec());
     if (!wslay_event_want_read(c->ctx) && !wslay_event_want_write(c->ctx) && !c->close_pending) {
         if (wslay_event_get_close_received(c->ctx) || c->peer_gone)
-            socket_done(c); /* both closes are through */
+            ws__socket_done(c); /* both closes are through */
         else
             start_drain(c);
         return;
@@ -588,10 +567,10 @@ static void protocol_error(struct ws_conn *c, bool idle_out)
         (void)wslay_event_queue_close(c->ctx, WSLAY_CODE_PROTOCOL_ERROR, (const uint8_t *)reason,
                                       sizeof(reason) - 1);
     }
-    timer_start(c, &c->loop->linger_timers, now_usec());
+    ws__timer_start(c, &c->loop->linger_timers, now_usec());
 }
 
-static void on_socket_event(struct ws_conn *c, uint32_t events)
+void ws__on_socket_event(struct ws_conn *c, uint32_t events)
 {
     int r;
 
@@ -603,7 +582,7 @@ static void on_socket_event(struct ws_conn *c, uint32_t events)
     }
     /* the peer hung up while its frames wait unread (back-pressure): it is gone */
     if ((events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && !reading(c)) {
-        socket_done(c);
+        ws__socket_done(c);
         return;
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
@@ -612,234 +591,9 @@ static void on_socket_event(struct ws_conn *c, uint32_t events)
         if (r == WSLAY_ERR_CALLBACK_FAILURE && !c->peer_gone) {
             protocol_error(c, idle_out);
         } else if (r < 0) {
-            socket_done(c); /* the peer is gone (EOF, reset) */
+            ws__socket_done(c); /* the peer is gone (EOF, reset) */
             return;
         }
     }
-    pump(c);
-}
-
-/* ---- the loop -------------------------------------------------------------------------- */
-
-static void adopt_incoming(struct api_ws_loop *loop, struct ws_conn *list)
-{
-    struct ws_conn *oldest_first = NULL;
-
-    /* pushed newest first: reversed, so the init timers go into their FIFO in order */
-    while (list) {
-        struct ws_conn *c = list;
-        list = c->all_next;
-        c->all_next = oldest_first;
-        oldest_first = c;
-    }
-    list = oldest_first;
-    while (list) {
-        struct ws_conn *c = list;
-        list = c->all_next;
-        c->all_prev = NULL;
-        c->all_next = loop->all;
-        if (loop->all)
-            loop->all->all_prev = c;
-        loop->all = c;
-        timer_start(c, &loop->init_timers, c->deadline);
-        pump(c); /* registers the socket */
-        /* frames that came with the request head: MHD read them for us */
-        if (c->extra_off < c->extra_len && c->state != WS_DONE)
-            on_socket_event(c, EPOLLIN);
-    }
-}
-
-static void take_lists(struct api_ws_loop *loop, struct ws_conn **ret_incoming,
-                       struct ws_conn **ret_notify)
-{
-    uint64_t v;
-
-    (void)!read(loop->wake_fd, &v, sizeof(v));
-    pthread_mutex_lock(&loop->lock);
-    *ret_incoming = TAKE_PTR(loop->incoming);
-    *ret_notify = TAKE_PTR(loop->notify_head);
-    for (struct ws_conn *c = *ret_notify; c; c = c->notify_next)
-        c->notified = false;
-    pthread_mutex_unlock(&loop->lock);
-}
-
-static void on_wake(struct api_ws_loop *loop)
-{
-    struct ws_conn *incoming, *notify;
-
-    take_lists(loop, &incoming, &notify);
-    adopt_incoming(loop, incoming);
-    while (notify) {
-        struct ws_conn *c = notify;
-        notify = c->notify_next;
-        if (!c->released)
-            pump(c);
-        ws__conn_unref(c);
-    }
-}
-
-static void expire(struct api_ws_loop *loop, usec_t now)
-{
-    struct ws_conn *c;
-
-    while ((c = loop->init_timers.head) && c->deadline <= now) {
-        timer_stop(c);
-        if (!c->submitted) {
-            ws__close(c, 4001, "Initialization Timeout");
-            pump(c);
-        }
-    }
-    while ((c = loop->linger_timers.head) && c->deadline <= now)
-        socket_done(c); /* it would not take the rest or answer the close: given up */
-}
-
-static int next_timeout_ms(struct api_ws_loop *loop, usec_t now)
-{
-    usec_t next = UINT64_MAX;
-
-    if (loop->init_timers.head)
-        next = MIN(next, loop->init_timers.head->deadline);
-    if (loop->linger_timers.head)
-        next = MIN(next, loop->linger_timers.head->deadline);
-    if (next == UINT64_MAX)
-        return -1;
-    return next <= now ? 0 : (int)((next - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
-}
-
-static void shut_all(struct api_ws_loop *loop)
-{
-    for (struct ws_conn *c = loop->all, *next; c; c = next) {
-        next = c->all_next;
-        if (c->state == WS_OPEN) {
-            ws__close(c, WSLAY_CODE_GOING_AWAY, "Server shutting down");
-            pump(c); /* best effort: the socket may be full */
-        }
-        socket_done(c);
-    }
-}
-
-static void bury(struct api_ws_loop *loop)
-{
-    while (loop->dead) {
-        struct ws_conn *c = loop->dead;
-        loop->dead = c->all_next;
-        ws__conn_unref(c);
-    }
-}
-
-static void *loop_main(void *arg)
-{
-    struct api_ws_loop *loop = arg;
-    bool stopping = false;
-
-    for (;;) {
-        struct epoll_event events[64];
-        usec_t now = now_usec();
-        int n = epoll_wait(loop->epfd, events, (int)ARRAY_SIZE(events), next_timeout_ms(loop, now));
-
-        if (n < 0 && errno != EINTR) {
-            log_error("websocket loop: epoll_wait: %s", strerror(errno));
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            struct ws_watch *w = events[i].data.ptr;
-            if (!w) {
-                on_wake(loop);
-                continue;
-            }
-            if (w->conn->released)
-                continue; /* released earlier in this round; freed after it */
-            if (w->kind == WS_WATCH_STDIN)
-                ws__stdin_flush(w->conn);
-            else
-                on_socket_event(w->conn, events[i].events);
-            pump(w->conn);
-        }
-        expire(loop, now_usec());
-        pthread_mutex_lock(&loop->lock);
-        stopping = loop->stopping;
-        pthread_mutex_unlock(&loop->lock);
-        if (stopping)
-            shut_all(loop);
-        bury(loop);
-        if (stopping && !loop->all)
-            break; /* every job has ended and every socket went back to MHD */
-    }
-    return NULL;
-}
-
-int api_ws_loop_new(struct api_routes *routes, struct api_ws_loop **ret)
-{
-    struct api_ws_loop *loop = calloc(1, sizeof(*loop));
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    pthread_attr_t attr;
-    int r;
-
-    if (!loop)
-        return -ENOMEM;
-    loop->routes = routes;
-    loop->init_timers.timeout = WS_INIT_TIMEOUT_USEC;
-    loop->linger_timers.timeout = WS_LINGER_USEC;
-    pthread_mutex_init(&loop->lock, NULL);
-    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
-    loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (loop->epfd < 0 || loop->wake_fd < 0 ||
-        epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wake_fd, &ev) < 0) {
-        r = -errno;
-        api_ws_loop_free(loop);
-        return r;
-    }
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    r = -pthread_create(&loop->thread, &attr, loop_main, loop);
-    pthread_attr_destroy(&attr);
-    if (r < 0) {
-        api_ws_loop_free(loop);
-        return r;
-    }
-    loop->started = true;
-    *ret = loop;
-    return 0;
-}
-
-void api_ws_loop_stop(struct api_ws_loop *loop)
-{
-    if (!loop || !loop->started)
-        return;
-    pthread_mutex_lock(&loop->lock);
-    loop->stopping = true;
-    pthread_mutex_unlock(&loop->lock);
-    wake(loop->wake_fd);
-    pthread_join(loop->thread, NULL);
-    loop->started = false;
-}
-
-struct api_ws_loop *api_ws_loop_free(struct api_ws_loop *loop)
-{
-    struct ws_conn *incoming, *notify;
-
-    if (!loop)
-        return NULL;
-    api_ws_loop_stop(loop);
-    /* the thread is gone: whatever arrived after its last round */
-    pthread_mutex_lock(&loop->lock);
-    incoming = TAKE_PTR(loop->incoming);
-    notify = TAKE_PTR(loop->notify_head);
-    pthread_mutex_unlock(&loop->lock);
-    while (incoming) {
-        struct ws_conn *c = incoming;
-        incoming = c->all_next;
-        (void)MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
-        ws__conn_unref(c);
-    }
-    while (notify) {
-        struct ws_conn *c = notify;
-        notify = c->notify_next;
-        ws__conn_unref(c);
-    }
-    safe_close(loop->epfd);
-    safe_close(loop->wake_fd);
-    pthread_mutex_destroy(&loop->lock);
-    free(loop);
-    return NULL;
+    ws__pump(c);
 }
