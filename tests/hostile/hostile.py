@@ -351,6 +351,8 @@ class Harness:
             if (rss_ok and fds_ok and thr_ok) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
+        T.log("I5: daemon RSS %d KiB (baseline %d), fds %d (%d), threads %d (%d)" % (
+            cur["rss_kb"], base["rss_kb"], cur["fds_base"], base["fds_base"], cur["threads"], base["threads"]))
         self.check(rss_ok, "I5: daemon RSS %d KiB vs baseline %d KiB (+10%% or 1 MiB allowed)" % (cur["rss_kb"], base["rss_kb"]))
         self.check(fds_ok, "I5: daemon fds %d vs baseline %d (+-2) besides warm boxes (%d, %d)" % (
             cur["fds_base"], base["fds_base"], cur["boxes"], base["boxes"]))
