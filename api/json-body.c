@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "json-fast.h"
 #include "macro.h"
 #include "utf8.h"
 
@@ -114,6 +115,11 @@ static json_t *load(const char *body, size_t len, json_error_t *err, int *ret_er
     _cleanup_free_ char *copy = NULL;
     json_t *root;
 
+    *ret_errno = api__json_parse_fast(body, len, &root);
+    if (*ret_errno == 0)
+        return root;
+    if (*ret_errno != -EINVAL)
+        return NULL;
     *ret_errno = 0;
     root = json_loadb(body, len, BODY_FLAGS, err);
     if (root || json_error_code(err) != json_error_numeric_overflow)

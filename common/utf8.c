@@ -10,9 +10,7 @@
 #include <string.h>
 
 #include "strbuf.h"
-
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
+#include "swar.h"
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
@@ -67,32 +65,12 @@ static size_t valid_prefix(const unsigned char *s, size_t len, size_t *ret_need)
     return n;
 }
 
-static uint64_t load_word(const unsigned char *p)
-{
-    uint64_t w;
-
-    memcpy(&w, p, sizeof(w)); /* unaligned and aliasing-safe; compiles to one load */
-    return w;
-}
-
-/* True if one of the eight bytes is below n (n <= 0x80): b - n borrows into the high bit
- * only for b < n, and & ~w drops bytes that had it set already. Exact as a yes/no answer. */
-static bool word_has_less(uint64_t w, unsigned char n)
-{
-    return ((w - ONES * n) & ~w & HIGHS) != 0;
-}
-
-static bool word_has_byte(uint64_t w, unsigned char b)
-{
-    return word_has_less(w ^ (ONES * b), 1);
-}
-
 /* Program output and request bodies are mostly ASCII: skip it a word at a time. */
 static size_t ascii_prefix(const unsigned char *p, size_t len)
 {
     size_t i = 0;
 
-    while (i + 8 <= len && (load_word(p + i) & HIGHS) == 0)
+    while (i + 8 <= len && (swar_load(p + i) & SWAR_HIGHS) == 0)
         i += 8;
     while (i < len && p[i] < 0x80)
         i++;
@@ -185,13 +163,6 @@ int utf8_sanitize(const char *in, size_t len, char **ret, size_t *ret_len)
     return 0;
 }
 
-/* A word the JSON encoder copies as it is: ASCII, no control byte, no '"', no '\\'. */
-static bool word_is_plain(uint64_t w)
-{
-    return (w & HIGHS) == 0 && !word_has_less(w, 0x20) && !word_has_byte(w, '"') &&
-           !word_has_byte(w, '\\');
-}
-
 /* Length of the prefix of p that goes into a JSON string unchanged: plain ASCII and complete,
  * valid UTF-8 sequences. It stops at a byte to escape or an invalid sequence. */
 static size_t json_plain_run(const unsigned char *p, size_t len)
@@ -199,7 +170,9 @@ static size_t json_plain_run(const unsigned char *p, size_t len)
     size_t i = 0, need, n;
 
     for (;;) {
-        while (i + 8 <= len && word_is_plain(load_word(p + i)))
+        /* ASCII only here: other bytes are checked as UTF-8 below. */
+        while (i + 8 <= len && (swar_load(p + i) & SWAR_HIGHS) == 0 &&
+               swar_json_string_safe(swar_load(p + i)))
             i += 8;
         if (i >= len)
             return len;
