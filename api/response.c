@@ -91,16 +91,38 @@ static int put_uint(struct strbuf *sb, const char *key, uint64_t v)
     return put_int(sb, key, v > INT64_MAX ? INT64_MAX : (long long)v);
 }
 
+/* `output` is stdout and stderr interleaved: with nothing on stderr it usually equals stdout
+ * byte for byte, and then its JSON is a copy of the string just written at `at`. */
+static int put_output(struct strbuf *sb, const struct eng_stage_result *st, size_t at,
+                      size_t stdout_json_len)
+{
+    int r = put(sb, ",\"output\":");
+
+    if (r < 0)
+        return r;
+    if (st->output_len != st->stdout_len || st->output_len == 0 ||
+        memcmp(st->output_data, st->stdout_data, st->output_len) != 0)
+        return utf8_append_json_string(sb, st->output_data, st->output_len);
+    r = strbuf_reserve(sb, stdout_json_len); /* first: the source must not move */
+    if (r < 0)
+        return r;
+    return strbuf_append(sb, sb->data + at, stdout_json_len) < 0 ? -ENOMEM : 0;
+}
+
 static int encode_stage(struct strbuf *sb, const char *key, const struct eng_stage_result *st)
 {
+    size_t at, stdout_json_len;
     int r = 0;
 
     r |= put(sb, key);
     r |= put_text_or_null(sb, "{\"signal\":", st->signal_name);
-    r |= put_text(sb, ",\"stdout\":", st->stdout_data, st->stdout_len);
+    r |= put(sb, ",\"stdout\":");
+    at = sb->len;
+    r |= utf8_append_json_string(sb, st->stdout_data ? st->stdout_data : "", st->stdout_len);
+    stdout_json_len = sb->len - at;
     r |= put_text(sb, ",\"stderr\":", st->stderr_data, st->stderr_len);
     r |= st->has_code ? put_int(sb, ",\"code\":", st->code) : put_null(sb, ",\"code\":");
-    r |= put_text(sb, ",\"output\":", st->output_data, st->output_len);
+    r |= r < 0 ? r : put_output(sb, st, at, stdout_json_len);
     r |= st->memory_known ? put_uint(sb, ",\"memory\":", st->memory) : put_null(sb, ",\"memory\":");
     r |= put_text_or_null(sb, ",\"message\":", st->message);
     r |= put_text_or_null(sb, ",\"status\":", eng_status_name(st->status));
