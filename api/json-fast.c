@@ -16,8 +16,10 @@
 #include "strbuf.h"
 #include "swar.h"
 
-/* jansson fails beyond 2048 levels (JSON_PARSER_MAX_DEPTH); well below that, let it judge. */
-#define FAST_MAX_DEPTH 1000
+/* Requests nest a few levels (files, args). Deeper documents go to jansson, as before: this
+ * parser recurses too, and the WebSocket thread that also parses bodies has a 256 KiB stack,
+ * so its own depth stays small whatever jansson's limit (2048) allows. */
+#define FAST_MAX_DEPTH 64
 /* Longer number tokens are rare: jansson reads them. */
 #define FAST_MAX_NUMBER 64
 

@@ -187,6 +187,17 @@ TEST(fast_path_agrees_with_jansson)
     CHECK_FAST("[\"tab\there\"]");
     CHECK_FAST("[\"\\x\"]");
     CHECK_FAST("[\"\\u12\"]");
+    /* depth: the fast path stops at 64 levels (its stack), jansson takes the rest */
+    for (int depth = 60; depth <= 70; depth++) {
+        char deep[160];
+        json_t *d = NULL;
+
+        memset(deep, '[', (size_t)depth);
+        memset(deep + depth, ']', (size_t)depth);
+        check_fast(deep, 2 * (size_t)depth);
+        ASSERT_EQ(api__json_parse_fast(deep, 2 * (size_t)depth, &d), depth <= 64 ? 0 : -EINVAL);
+        json_decref(d);
+    }
     for (int i = 0; i < 20000; i++) {
         memcpy(doc, req, sizeof(req));
         doc[rand_r(&seed) % (int)(sizeof(req) - 1)] = muts[rand_r(&seed) % (int)sizeof(muts)];
