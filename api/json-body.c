@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "api.h"
+#include "json-fast.h"
 #include "macro.h"
+#include "swar.h"
 #include "utf8.h"
 
 /* JavaScript numbers are doubles: integers of any size are read as reals (jansson would fail
@@ -114,6 +116,11 @@ static json_t *load(const char *body, size_t len, json_error_t *err, int *ret_er
     _cleanup_free_ char *copy = NULL;
     json_t *root;
 
+    *ret_errno = api__json_parse_fast(body, len, &root);
+    if (*ret_errno == 0)
+        return root;
+    if (*ret_errno != -EINVAL)
+        return NULL;
     *ret_errno = 0;
     root = json_loadb(body, len, BODY_FLAGS, err);
     if (root || json_error_code(err) != json_error_numeric_overflow)
@@ -184,6 +191,13 @@ bool api_body_json_too_complex(const char *body, size_t len, size_t max_values)
         char c = body[i];
 
         if (in_string) {
+            /* Strings are most of a big body (stdin, files): skip them a word at a time. */
+            while (i + 8 <= len && !swar_has_byte(swar_load(body + i), '"') &&
+                   !swar_has_byte(swar_load(body + i), '\\'))
+                i += 8;
+            if (i >= len)
+                break;
+            c = body[i];
             if (c == '\\')
                 i++; /* the escaped byte cannot end the string */
             else if (c == '"')

@@ -5,8 +5,12 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "strbuf.h"
+#include "swar.h"
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
@@ -61,6 +65,18 @@ static size_t valid_prefix(const unsigned char *s, size_t len, size_t *ret_need)
     return n;
 }
 
+/* Program output and request bodies are mostly ASCII: skip it a word at a time. */
+static size_t ascii_prefix(const unsigned char *p, size_t len)
+{
+    size_t i = 0;
+
+    while (i + 8 <= len && (swar_load(p + i) & SWAR_HIGHS) == 0)
+        i += 8;
+    while (i < len && p[i] < 0x80)
+        i++;
+    return i;
+}
+
 bool utf8_is_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -68,7 +84,7 @@ bool utf8_is_valid(const char *s, size_t len)
 
     while (i < len) {
         if (p[i] < 0x80) {
-            i++;
+            i += ascii_prefix(p + i, len - i);
             continue;
         }
         n = valid_prefix(p + i, len - i, &need);
@@ -145,4 +161,99 @@ int utf8_sanitize(const char *in, size_t len, char **ret, size_t *ret_len)
     if (ret_len)
         *ret_len = o;
     return 0;
+}
+
+/* Length of the prefix of p that goes into a JSON string unchanged: plain ASCII and complete,
+ * valid UTF-8 sequences. It stops at a byte to escape or an invalid sequence. */
+static size_t json_plain_run(const unsigned char *p, size_t len)
+{
+    size_t i = 0, need, n;
+
+    for (;;) {
+        /* ASCII only here: other bytes are checked as UTF-8 below. */
+        while (i + 8 <= len && (swar_load(p + i) & SWAR_HIGHS) == 0 &&
+               swar_json_string_safe(swar_load(p + i)))
+            i += 8;
+        if (i >= len)
+            return len;
+        if (p[i] >= 0x80) {
+            n = valid_prefix(p + i, len - i, &need);
+            if (n == 0 || n != need)
+                return i;
+            i += n;
+        } else if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') {
+            return i;
+        } else {
+            i++;
+        }
+    }
+}
+
+/* jansson's escapes (dump.c, no JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH), so responses keep
+ * their bytes: the short forms where JSON has one, else \u00XX in upper-case hex. */
+static int json_escape_byte(struct strbuf *sb, unsigned char c)
+{
+    char seq[8];
+    long r;
+
+    switch (c) {
+    case '"':
+        r = strbuf_append(sb, "\\\"", 2);
+        break;
+    case '\\':
+        r = strbuf_append(sb, "\\\\", 2);
+        break;
+    case '\b':
+        r = strbuf_append(sb, "\\b", 2);
+        break;
+    case '\f':
+        r = strbuf_append(sb, "\\f", 2);
+        break;
+    case '\n':
+        r = strbuf_append(sb, "\\n", 2);
+        break;
+    case '\r':
+        r = strbuf_append(sb, "\\r", 2);
+        break;
+    case '\t':
+        r = strbuf_append(sb, "\\t", 2);
+        break;
+    default:
+        (void)snprintf(seq, sizeof(seq), "\\u%04X", (unsigned)c);
+        r = strbuf_append(sb, seq, 6);
+        break;
+    }
+    return r < 0 ? (int)r : 0;
+}
+
+int utf8_append_json_string(struct strbuf *sb, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, run, need, n;
+    long r;
+
+    /* One reservation for the common case (nothing to escape): no regrowth, no copy. */
+    if (len > SIZE_MAX - 3 || strbuf_reserve(sb, len + 2) < 0)
+        return -ENOMEM;
+    r = strbuf_append(sb, "\"", 1);
+    while (r >= 0 && i < len) {
+        run = json_plain_run(p + i, len - i);
+        if (run > 0) {
+            r = strbuf_append(sb, p + i, run);
+            i += run;
+            continue;
+        }
+        if (p[i] < 0x80) {
+            r = json_escape_byte(sb, p[i]);
+            i++;
+            continue;
+        }
+        /* As utf8_sanitize: one U+FFFD per maximal invalid subpart. */
+        n = valid_prefix(p + i, len - i, &need);
+        r = strbuf_append(sb, replacement, 3);
+        i += n > 0 ? n : 1;
+    }
+    if (r >= 0)
+        r = strbuf_append(sb, "\"", 1);
+    return r < 0 ? (int)r : 0;
 }

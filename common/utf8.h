@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct strbuf;
+
 /** Copies `in` replacing every invalid or overlong sequence, surrogate and code point above
  *  U+10FFFF with U+FFFD (one replacement per maximal invalid subpart, as WHATWG/Python do).
  *  NUL bytes are kept. *ret is malloc'd and NUL-terminated. -ENOMEM. */
@@ -13,3 +15,7 @@ int utf8_sanitize(const char *in, size_t len, char **ret, size_t *ret_len);
 size_t utf8_trim_incomplete_tail(const char *s, size_t len);
 /** True if the whole buffer is valid UTF-8. */
 bool utf8_is_valid(const char *s, size_t len);
+/** Appends `s` as a quoted JSON string, repaired as utf8_sanitize() does and escaped as
+ *  jansson's compact encoder does (same bytes), in one pass. -ENOMEM (sb then holds a
+ *  partial string). */
+int utf8_append_json_string(struct strbuf *sb, const char *s, size_t len);

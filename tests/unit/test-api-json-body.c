@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "api.h"
+#include "json-fast.h"
 #include "macro.h"
 #include "test.h"
 
@@ -122,4 +123,84 @@ TEST(malformed)
     parse_bad("{\"a\":01e400}", "invalid token near '0' at position 6");
     /* After an overflow is clamped, a later error keeps its original position. */
     parse_bad("{\"a\":1e400,}", "string or '}' expected near '}' at position 12");
+}
+
+/* The fast path may only accept what jansson accepts, with the same values in the same key
+ * order; whatever it declines jansson still parses. Checked on hand-picked documents and on
+ * random single-byte mutations of a request (each one valid or invalid in its own way). */
+static void check_fast(const char *doc, size_t len)
+{
+    json_t *fast = NULL, *slow;
+    _cleanup_free_ char *a = NULL, *b = NULL;
+    int r = api__json_parse_fast(doc, len, &fast);
+
+    slow = json_loadb(doc, len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
+    if (r < 0) {
+        ASSERT_EQ(r, -EINVAL);
+        json_decref(slow);
+        return;
+    }
+    if (!slow)
+        TEST_FAIL("fast path accepted what jansson rejects: %.*s", (int)len, doc);
+    a = compact(fast);
+    b = compact(slow);
+    ASSERT_STREQ(a, b);
+}
+#define CHECK_FAST(s) check_fast(s, sizeof(s) - 1)
+
+TEST(fast_path_agrees_with_jansson)
+{
+    static const char req[] =
+        " {\"language\":\"python\",\"version\":\"*\",\"files\":[{\"name\":\"a.py\",\"content\":"
+        "\"print(1)\\n\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\b\\f\\r\\t\"}],\"stdin\":\"x\\u0000y\","
+        "\"args\":[\"-1\",1,-0,0.5e-3,1E+2,true,false,null,[],{}],\"run_timeout\":3000}\r\n";
+    /* Mutation bytes; sizeof counts the terminating NUL, which is one of them. */
+    static const char muts[] = "{}[]\",:\\u0-1e.tn \x01";
+    unsigned seed = 7;
+    char doc[sizeof(req)];
+    json_t *v = NULL;
+
+    ASSERT_OK(api__json_parse_fast(req, sizeof(req) - 1, &v)); /* the common case is fast */
+    json_decref(v);
+    CHECK_FAST(req);
+    CHECK_FAST("[]");
+    CHECK_FAST("{}");
+    CHECK_FAST("{\"a\":1,\"b\":2,\"a\":3}");
+    CHECK_FAST("[\"\\ud800\"]");
+    CHECK_FAST("[\"\\udc00\"]");
+    CHECK_FAST("[\"\\ud800\\u0041\"]");
+    CHECK_FAST("{\"a\\u0000b\":1}");
+    CHECK_FAST("[01]");
+    CHECK_FAST("[1.]");
+    CHECK_FAST("[.5]");
+    CHECK_FAST("[1e]");
+    CHECK_FAST("[-]");
+    CHECK_FAST("[1e400]");
+    CHECK_FAST("[1e-400]");
+    CHECK_FAST("[0x10]");
+    CHECK_FAST("[Infinity]");
+    CHECK_FAST("[truex]");
+    CHECK_FAST("[1,]");
+    CHECK_FAST("{\"a\":1,}");
+    CHECK_FAST("[1] [2]");
+    CHECK_FAST("\"top\"");
+    CHECK_FAST("[\"tab\there\"]");
+    CHECK_FAST("[\"\\x\"]");
+    CHECK_FAST("[\"\\u12\"]");
+    /* depth: the fast path stops at 64 levels (its stack), jansson takes the rest */
+    for (int depth = 60; depth <= 70; depth++) {
+        char deep[160];
+        json_t *d = NULL;
+
+        memset(deep, '[', (size_t)depth);
+        memset(deep + depth, ']', (size_t)depth);
+        check_fast(deep, 2 * (size_t)depth);
+        ASSERT_EQ(api__json_parse_fast(deep, 2 * (size_t)depth, &d), depth <= 64 ? 0 : -EINVAL);
+        json_decref(d);
+    }
+    for (int i = 0; i < 20000; i++) {
+        memcpy(doc, req, sizeof(req));
+        doc[rand_r(&seed) % (int)(sizeof(req) - 1)] = muts[rand_r(&seed) % (int)sizeof(muts)];
+        check_fast(doc, sizeof(req) - 1);
+    }
 }

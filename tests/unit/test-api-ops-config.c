@@ -181,4 +181,13 @@ TEST(json_value_bound)
     const char *s = "[\"a,b,[{:\\\",x\"]";
     ASSERT_FALSE(api_body_json_too_complex(s, strlen(s), 1));
     ASSERT_TRUE(api_body_json_too_complex("[\"\\\\\",1,2]", 10, 2)); /* "\\" ends the string */
+    /* the same past the word-at-a-time skip: quotes and escapes at every offset of a word */
+    for (size_t at = 0; at < 24; at++) {
+        char b[64];
+        int n = snprintf(b, sizeof(b), "[\"%.*s\\\",[,%s\",1,2]", (int)at,
+                         "abcdefghijklmnopqrstuvwxyz", "0123456789abcdef");
+
+        ASSERT_FALSE(api_body_json_too_complex(b, (size_t)n, 3));
+        ASSERT_TRUE(api_body_json_too_complex(b, (size_t)n, 2));
+    }
 }

@@ -2,6 +2,8 @@
  * chosen to match the spec's examples). */
 #include "api-fixtures.h"
 #include "macro.h"
+#include "strbuf.h"
+#include "utf8.h"
 
 #define GCC_ERR                                                                                    \
     "file0.code.c: In function 'main':\nfile0.code.c:1:23: error: 'x' undeclared (first use in "   \
@@ -239,4 +241,41 @@ TEST(messages)
     ASSERT_STREQ(c, "{\"message\":\"say \\\"hi\\\"\\n\xEF\xBF\xBD\"}");
     ASSERT_STREQ(d, "{\"message\":\"request entity too large\",\"stack\":\"PayloadTooLargeError: "
                     "request entity too large\"}");
+}
+
+/* The execute response no longer goes through jansson's encoder: every string must still come
+ * out byte for byte as jansson wrote it (after the same repair). Random bytes biased towards
+ * what matters: controls, quotes, backslashes, DEL, lead and continuation bytes, and runs of
+ * plain ASCII long enough for the word-at-a-time scan. */
+TEST(strings_match_jansson)
+{
+    static const unsigned char pick[] = {0,    '\n', '\t', '\b', '\f', '\r', 0x1b, 0x1f, '"',
+                                         '\\', '/',  0x7f, 0x80, 0xbf, 0xc2, 0xc3, 0xe0, 0xe2,
+                                         0xed, 0xf0, 0xf4, 0xf5, 0xff, 'a',  '~',  ' '};
+    unsigned seed = 12345;
+    char in[300];
+
+    for (int round = 0; round < 3000; round++) {
+        _cleanup_(strbuf_done) struct strbuf mine = {};
+        _cleanup_free_ char *clean = NULL, *theirs = NULL;
+        json_t *s;
+        size_t len = (size_t)(rand_r(&seed) % (int)sizeof(in)), clean_len;
+
+        for (size_t i = 0; i < len; i++) {
+            int k = rand_r(&seed) % 4;
+
+            in[i] = (char)(k == 0   ? pick[rand_r(&seed) % (int)sizeof(pick)]
+                           : k == 1 ? rand_r(&seed) % 256
+                                    : 'A' + rand_r(&seed) % 26);
+        }
+        ASSERT_OK(utf8_append_json_string(&mine, in, len));
+        ASSERT_OK(utf8_sanitize(in, len, &clean, &clean_len));
+        s = json_stringn(clean, clean_len);
+        ASSERT_NOT_NULL(s);
+        theirs = json_dumps(s, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(s);
+        ASSERT_NOT_NULL(theirs);
+        ASSERT_EQ(mine.len, strlen(theirs));
+        ASSERT_TRUE(memcmp(mine.data, theirs, mine.len) == 0);
+    }
 }
