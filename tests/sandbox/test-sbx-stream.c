@@ -16,56 +16,13 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sbx-fixture.h"
 #include "strbuf.h"
 #include "test.h"
 
-static struct sbx_context *ctx;
-static struct sbx_slot *slot;
-
-static void teardown(void)
-{
-    umount2(sbx_slot_dir(slot), MNT_DETACH);
-    ctx = sbx_context_free(ctx);
-}
-
-static void teardown_at_exit(void)
-{
-    if (ctx)
-        teardown();
-}
-
 static void setup(void)
 {
-    struct sbx_error e = {0};
-    char instance[64], run_dir[128];
-    const char *dir;
-    int r;
-
-    if (geteuid() != 0)
-        TEST_SKIP("needs root");
-    snprintf(instance, sizeof(instance), "capsule-test-stream-%d", getpid());
-    snprintf(run_dir, sizeof(run_dir), "/run/capsule/%s", instance);
-    struct sbx_config cfg = {.n_slots = 1,
-                             .uid_base = 63000 + (getpid() % 400) * 2,
-                             .gid_base = 63000 + (getpid() % 400) * 2,
-                             .instance = instance,
-                             .run_dir = run_dir};
-    r = sbx_context_new(&cfg, &ctx, &e);
-    if (r == -ENOENT && e.step && strcmp(e.step, "cgroup-detect") == 0)
-        TEST_SKIP("no usable cgroup controller %s", e.path);
-    if (r < 0)
-        TEST_FAIL("sbx_context_new: step %s path %s: %s", e.step, e.path, strerror(-r));
-    atexit(teardown_at_exit);
-    slot = sbx_context_slot(ctx, 0);
-    dir = sbx_slot_dir(slot);
-    ASSERT_OK(mount("t", dir, "tmpfs", 0, "size=16m,mode=0755") < 0 ? -errno : 0);
-    static const char *const sub[] = {"submission", "tmp", "shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[256];
-        snprintf(p, sizeof(p), "%s/%s", dir, sub[i]);
-        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
-        ASSERT_OK(chown(p, sbx_slot_uid(slot), sbx_slot_gid(slot)) < 0 ? -errno : 0);
-    }
+    sbx_fixture_setup("capsule-test-stream", 63000, 400);
 }
 
 /* The consumer's side, shared with a helper thread in the back-pressure test. */
