@@ -82,23 +82,27 @@ static int v2_relocate_if_shared(struct sbx_cgroup_root *root, const char *prefi
         return v2_remove_leftover(root, shared);
     }
     r = sbx__cg_mkdir(root, AT_FDCWD, shared);
-    if (r >= 0)
-        root->v2_made_shared = true;
-    else if (r != -EEXIST)
+    bool made = r >= 0;
+    if (r < 0 && r != -EEXIST)
         return r;
     r = read_file_at(AT_FDCWD, ctl_path, 4096, &ctl, &len);
-    if (r < 0)
+    if (r >= 0) {
+        bool memory = sbx__cg_list_has(ctl, len, "memory", " \n");
+        if (!memory || !sbx__cg_list_has(ctl, len, "pids", " \n")) {
+            *ret_missing = memory ? "pids" : "memory";
+            r = -ENOENT;
+        }
+    }
+    /* The other way round: a crashed start that was not relocated left <own>/<instance>. */
+    if (r >= 0)
+        r = v2_remove_leftover(root, hier->own);
+    if (r < 0) {
+        if (made)
+            (void)sbx__cg_rmdir(root, AT_FDCWD, shared, now_usec());
         return r;
-    bool memory = sbx__cg_list_has(ctl, len, "memory", " \n");
-    if (!memory || !sbx__cg_list_has(ctl, len, "pids", " \n")) {
-        *ret_missing = memory ? "pids" : "memory";
-        return -ENOENT;
     }
     root->v2_cpu = root->v2_cpu && sbx__cg_list_has(ctl, len, "cpu", " \n");
-    /* The other way round: a crashed start that was not relocated left <own>/<instance>. */
-    r = v2_remove_leftover(root, hier->own);
-    if (r < 0)
-        return r;
+    root->v2_made_shared = made;
     root->v2_home = hier->own;
     hier->own = TAKE_PTR(shared);
     return 0;
