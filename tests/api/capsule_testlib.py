@@ -649,6 +649,32 @@ def _unit_preexec(path, then):
     return preexec
 
 
+# Slot uids of test daemons: blocks of 16 from 66000, each held by an flock for the life of
+# the Daemon object (the kernel drops it when the test process dies). A pid-derived base
+# alone let concurrent test processes share uids, and one saw the other's boxes as its own
+# leftovers. (The C sandbox tests use 63000-65000; the scale-out test, which runs alone,
+# 62000-64000.)
+UID_BLOCK, UID_BLOCKS_BASE, UID_BLOCKS = 16, 66000, 250
+UID_LOCK_DIR = "/run/capsule-test-uids"
+
+
+def reserve_uid_block(n):
+    """(open lock file, first uid) of a free block, probing from a pid-derived start."""
+    import fcntl
+    os.makedirs(UID_LOCK_DIR, exist_ok=True)
+    start = (os.getpid() * 7 + n) % UID_BLOCKS
+    for i in range(UID_BLOCKS):
+        k = (start + i) % UID_BLOCKS
+        f = open(os.path.join(UID_LOCK_DIR, "block-%d.lock" % k), "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        return f, UID_BLOCKS_BASE + k * UID_BLOCK
+    raise DaemonError("no free test uid block in %s" % UID_LOCK_DIR)
+
+
 class Daemon:
     """A capsuled child process on 127.0.0.1:<random port>.
 
@@ -671,8 +697,8 @@ class Daemon:
         self.max_jobs = max_jobs
         n = next(_daemon_counter)
         self.instance = "capsule-t%d-%d" % (os.getpid(), n)
-        base = 61000 + (os.getpid() % 400) * 20 + (n % 4)
-        self.uid_min, self.uid_max = base, base + 15
+        self._uid_lock, base = reserve_uid_block(n)
+        self.uid_min, self.uid_max = base, base + UID_BLOCK - 1
         self.gid_min, self.gid_max = base, base + 15
         self.canary_name = "CAPSULE_TEST_CANARY"
         self.canary_value = "canary-" + os.urandom(8).hex()
