@@ -57,6 +57,10 @@ class HostileNames(S.SecTestCase):
         return found
 
     def reject(self, files, message, tok):
+        # the previous job's files go after its answer (teardown follows the response): wait
+        # for them, so that whatever is there after the rejection is the rejection's doing
+        S.wait_for(lambda: not self.job_files(), 10 * S.T.TIME_FACTOR)
+        self.assertEqual(self.job_files(), [], "the previous job's files were never removed")
         p = {"language": "python", "version": "*", "files": files}
         r = self.daemon.execute(p)
         self.assertMessage(r, 400, message)
