@@ -574,6 +574,23 @@ def _pdeathsig():
         pass
 
 
+# Piston's own CLI (not part of this repository): PISTON_CLI_DIR, default /opt/piston-cli, is
+# its cli/ directory after `npm ci` there; the tests that drive it skip (77) without it.
+PISTON_CLI_DIR = os.environ.get("PISTON_CLI_DIR") or "/opt/piston-cli"
+NODE = shutil.which("node") or shutil.which("nodejs")
+
+
+def piston_cli_missing(needs):
+    """Why Piston's CLI cannot run (node or one of the files `needs` missing), or None."""
+    if not NODE:
+        return "node is not installed"
+    for need in needs:
+        if not os.path.exists(os.path.join(PISTON_CLI_DIR, need)):
+            return ("Piston's CLI is not at %s (missing %s): set PISTON_CLI_DIR to Piston's cli/ "
+                    "directory after `npm ci` in it" % (PISTON_CLI_DIR, need))
+    return None
+
+
 class DaemonError(AssertionError):
     pass
 

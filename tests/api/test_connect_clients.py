@@ -20,18 +20,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import capsule_testlib as T  # noqa: E402
 import wsclient as W  # noqa: E402
 
-CLI_DIR = os.environ.get("PISTON_CLI_DIR") or "/opt/piston-cli"
-NODE = shutil.which("node") or shutil.which("nodejs")
+CLI_DIR, NODE = T.PISTON_CLI_DIR, T.NODE
 
 
 def cli_missing():
-    if not NODE:
-        return "node is not installed"
-    for need in ("index.js", "commands/execute.js", "node_modules/ws", "node_modules/yargs"):
-        if not os.path.exists(os.path.join(CLI_DIR, need)):
-            return ("Piston's CLI is not at %s (missing %s): set PISTON_CLI_DIR to Piston's cli/ "
-                    "directory after `npm ci` in it" % (CLI_DIR, need))
-    return None
+    return T.piston_cli_missing(("index.js", "commands/execute.js", "node_modules/ws", "node_modules/yargs"))
 
 
 class LanguagesTest(T.CapsuleTestCase):

@@ -5,7 +5,6 @@ cli/ directory with its node_modules installed (`npm ci`), or put it at /opt/pis
 Skips (exit 77) when the CLI or Node is missing."""
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -15,18 +14,11 @@ import capsule_testlib as T  # noqa: E402
 import package_fixtures as F  # noqa: E402
 
 WORKDIR = os.path.dirname(os.path.abspath(T.CAPSULED))
-CLI_DIR = os.environ.get("PISTON_CLI_DIR") or "/opt/piston-cli"
-NODE = shutil.which("node") or shutil.which("nodejs")
+CLI_DIR, NODE = T.PISTON_CLI_DIR, T.NODE
 
 
 def cli_missing():
-    if not NODE:
-        return "node is not installed"
-    for need in ("index.js", "commands/ppman_commands/install.js", "node_modules/axios"):
-        if not os.path.exists(os.path.join(CLI_DIR, need)):
-            return ("Piston's CLI is not at %s (missing %s): set PISTON_CLI_DIR to Piston's cli/ "
-                    "directory after `npm ci` in it" % (CLI_DIR, need))
-    return None
+    return T.piston_cli_missing(("index.js", "commands/ppman_commands/install.js", "node_modules/axios"))
 
 
 class PpmanTest(T.CapsuleTestCase):
