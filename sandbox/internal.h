@@ -143,9 +143,12 @@ struct sbx_slot {
     unsigned index;
     uid_t uid;
     gid_t gid;
-    char *dir;    /* run_dir/slot-<n>: the caller's job tmpfs mount point */
-    int netns_fd; /* empty network namespace of the slot, -1 with networking */
-    int abort_fd; /* eventfd: sbx_slot_abort() wakes the monitor through it */
+    char *dir;               /* run_dir/slot-<n>: the caller's job tmpfs mount point */
+    int netns_fd;            /* empty network namespace of the slot, -1 with networking */
+    int unix_table_fd;       /* its /proc/net/unix, opened from inside it (netns.c) */
+    bool netns_dirty;        /* a job left sockets in it and no fresh one could be made yet */
+    unsigned netns_replaced; /* namespaces dropped because a job left sockets in them */
+    int abort_fd;            /* eventfd: sbx_slot_abort() wakes the monitor through it */
     _Atomic bool aborted;
     uint64_t stage_seq;
     struct sbx_mount_plan plan; /* template: root, devices, toolchains, /etc, job dirs */
@@ -159,9 +162,10 @@ struct sbx_context {
     struct sbx_config cfg;
     char *instance;
     char *run_dir;
-    char *box_root; /* run_dir/root: every box mounts its root tmpfs here, in its own mount ns */
-    char *etc_dir;  /* run_dir/etc: generated /etc template */
-    int lock_fd;    /* flock on <run_dir>.lock: one daemon per instance */
+    char *box_root;    /* run_dir/root: every box mounts its root tmpfs here, in its own mount ns */
+    char *etc_dir;     /* run_dir/etc: generated /etc template */
+    int lock_fd;       /* flock on <run_dir>.lock: one daemon per instance */
+    int host_netns_fd; /* the daemon's own network namespace, to return to after making one */
     char *lock_path;
     bool lock_held; /* the lock is ours: the file goes when the context does */
     struct sbx_cgroup_root *cgroup;
@@ -175,6 +179,17 @@ struct sbx_context {
     struct sbx_slot *slots;
     unsigned n_slots;
 };
+
+/* ---- the slot's network namespace (netns.c) ----------------------------------------------- */
+
+/** Makes an empty network namespace on the calling thread and returns there (host_netns):
+ *  *ret_netns is the namespace, *ret_unix_table its /proc/net/unix. */
+int sbx__netns_make(int host_netns, int *ret_netns, int *ret_unix_table);
+/** Once the slot's boxes are gone: if a unix socket is still alive in the slot's namespace
+ *  (an in-flight descriptor cycle the kernel has not collected yet), gives the slot a fresh
+ *  namespace. 0 clean, 1 replaced, -errno if it could not be (the slot then builds no box
+ *  until a retry succeeds). */
+int sbx__slot_netns_recycle(struct sbx_slot *slot);
 
 /* ---- file locks that are not a channel (private.c) ---------------------------------------- */
 

@@ -142,7 +142,14 @@ int sbx_slot_quiesce(struct sbx_slot *slot)
             r = k;
     }
     slot->n_retiring = 0;
-    return r;
+    /* Nothing of the slot's past boxes runs now: what is still alive in its network
+     * namespace is held by in-flight descriptors alone (netns.c). */
+    int k = sbx__slot_netns_recycle(slot);
+    if (k > 0 && slot->warm) { /* built in the namespace just dropped */
+        sbx_slot_discard(slot);
+        k = box_reap(slot->retiring[--slot->n_retiring]);
+    }
+    return r < 0 ? r : k < 0 ? k : 0;
 }
 
 void sbx_slot_discard(struct sbx_slot *slot)
@@ -272,6 +279,12 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
     const int *cg_fds;
 
     memset(pipes, -1, sizeof(pipes));
+    /* a namespace a job left sockets in is never joined: swap it first (netns.c) */
+    if (slot->netns_dirty && (r = sbx__slot_netns_recycle(slot)) < 0) {
+        free(b);
+        set_error(reterr, "netns", r, NULL);
+        return r;
+    }
     if (!b) {
         set_error(reterr, "box", -ENOMEM, NULL);
         return -ENOMEM;

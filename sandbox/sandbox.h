@@ -74,8 +74,11 @@ int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char 
 /** Drops the warm box, if any (e.g. the job directories were replaced). */
 void sbx_slot_discard(struct sbx_slot *slot);
 /** Waits until every box of the slot whose stage is over is gone: processes dead and reaped,
- *  leaf cgroups removed. Call before touching the job directories after a stage. -EBUSY if a
- *  process would not leave its cgroup (its directory is left for startup cleanup). */
+ *  leaf cgroups removed; then gives the slot a fresh network namespace if a socket outlived
+ *  them in its own (sandbox/netns.c). Call before touching the job directories after a stage.
+ *  -EBUSY if a process would not leave its cgroup (its directory is left for startup
+ *  cleanup); another -errno if no fresh namespace could be made (no box is built until one
+ *  is). */
 int sbx_slot_quiesce(struct sbx_slot *slot);
 
 /** Interactive stages (WebSocket mode), a small interface a redesigned box must keep.

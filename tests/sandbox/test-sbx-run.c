@@ -4,12 +4,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -417,8 +421,78 @@ TEST(next_stage_box_is_built_during_the_stage)
     teardown();
 }
 
-/* A program that is not there is the program's failure (as a shell reports it), not the
- * box's: a package's run.argv may name ./a.out, which a job could have removed. */
+static ino_t inode_of(int fd)
+{
+    struct stat st;
+
+    ASSERT_OK(fstat(fd, &st) < 0 ? -errno : 0);
+    return st.st_ino;
+}
+
+/* What the next box sees of the network namespace: its inode, and its socket count. */
+static void run_netns_probe(struct sbx_result *res)
+{
+    struct sbx_spec spec = {0};
+
+    run_sh("readlink /proc/self/ns/net; tail -n +2 /proc/net/unix | wc -l", &spec, res);
+    ASSERT_TRUE(res->exited);
+    ASSERT_EQ(res->exit_code, 0);
+}
+
+/* A socket still alive in the slot's network namespace once its job is gone (what an
+ * in-flight descriptor cycle is until the kernel's garbage collector frees it; here the test
+ * holds one, so the timing is ours) costs the slot that namespace: quiesce swaps in a fresh
+ * one, drops a warm box built in the old one, and the next box sees no socket. A clean slot
+ * keeps its namespace. */
+TEST(slot_netns_with_a_surviving_socket_is_replaced)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct sbx_result res = {0};
+    struct sbx_error e = {0};
+    char expect[64];
+    int host, left;
+
+    setup();
+    ino_t first = inode_of(slot->netns_fd);
+    run_netns_probe(&res);
+    snprintf(expect, sizeof(expect), "net:[%lu]\n0\n", (unsigned long)first);
+    ASSERT_STREQ(res.out.data, expect);
+    sbx_result_done(&res);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_EQ(inode_of(slot->netns_fd), first);
+    ASSERT_EQ(slot->netns_replaced, 0);
+
+    host = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    ASSERT_TRUE(host >= 0);
+    ASSERT_OK(setns(slot->netns_fd, CLONE_NEWNET) < 0 ? -errno : 0);
+    left = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memcpy(addr.sun_path + 1, "capsule-left", 12);
+    ASSERT_TRUE(left >= 0);
+    ASSERT_OK(bind(left, (struct sockaddr *)&addr, offsetof(struct sockaddr_un, sun_path) + 13) < 0
+                  ? -errno
+                  : 0);
+    ASSERT_OK(listen(left, 1) < 0 ? -errno : 0);
+    ASSERT_OK(setns(host, CLONE_NEWNET) < 0 ? -errno : 0);
+    ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
+    ASSERT_NOT_NULL(slot->warm);
+
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_NULL(slot->warm);
+    ASSERT_EQ(slot->n_retiring, 0);
+    ASSERT_EQ(slot->netns_replaced, 1);
+    ino_t second = inode_of(slot->netns_fd);
+    ASSERT_NE(second, first);
+    run_netns_probe(&res);
+    snprintf(expect, sizeof(expect), "net:[%lu]\n0\n", (unsigned long)second);
+    ASSERT_STREQ(res.out.data, expect);
+    sbx_result_done(&res);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_EQ(inode_of(slot->netns_fd), second); /* the old one's socket is not the new one's */
+    close(left);
+    close(host);
+    teardown();
+}
+
 /* Locks are allowed only in a box whose slot has its own mount namespace with its private
  * inodes (sandbox/private.c); a box cloned from anywhere else keeps the ENOLCK filter. */
 TEST(locks_denied_outside_the_slot_namespace)
@@ -455,6 +529,8 @@ TEST(locks_allowed_in_the_slot_namespace_on_private_inodes)
     teardown();
 }
 
+/* A program that is not there is the program's failure (as a shell reports it), not the
+ * box's: a package's run.argv may name ./a.out, which a job could have removed. */
 TEST(missing_program_is_exit_127)
 {
     static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
