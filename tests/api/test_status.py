@@ -181,8 +181,14 @@ class StatusTest(T.CapsuleTestCase):
     # -- memory -----------------------------------------------------------------------------
     def test_memory_limit_exceeded(self):
         limit = 50000000
-        run = self.run_sh("x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived ${#x}",
-                          run_memory_limit=limit)
+        script = "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived ${#x}"
+        run = self.run_sh(script, run_memory_limit=limit)
+        if run["status"] == "TO" and run["memory"] >= limit * 0.9:
+            # At its ceiling without swap the kernel may keep evicting and refaulting the
+            # pipeline's text pages instead of OOM-killing (seen once, under CI's parallel
+            # ASan run: 3 s of CPU at the limit). That is the kernel's reclaim, not our
+            # verdict: one more try, and it must be SG.
+            run = self.run_sh(script, run_memory_limit=limit)
         self.assertEqual((run["status"], run["signal"], run["code"]), ("SG", "SIGKILL", None), run)
         self.assertEqual(run["message"], "Memory limit exceeded", run)
         self.assertEqual(run["stdout"], "", run)
