@@ -1,16 +1,23 @@
-/* Code that runs after clone() of a multi-threaded daemon: raw syscalls only.
+/* Code of the box's PID 1 (the capsule-box helper, sandbox/helper/) and of the one step the
+ * daemon's clone takes before it execs that helper.
  *
- * The child is a copy of the one thread that cloned. A lock that any other thread held at
- * that instant (malloc arenas, stdio, the logger, libseccomp, jansson) stays locked forever
- * here, so nothing below allocates, formats, logs or calls a library that might. The box comes
- * precomputed in struct sbx_child_args (launch.c plans it), the job later over the job socket
- * into one anonymous mapping (receive_job). A failing step writes {step, errno} to the
- * O_CLOEXEC error pipe and exits; a successful execve closes the pipe, so EOF on it means the
- * program started (isolate, h2o's spawn helper). Sanitizer runtimes are not
- * async-signal-safe either, hence no_sanitize on every function here. */
+ * That clone shares the daemon's memory (CLONE_VM | CLONE_VFORK, launch.c): the cloning thread
+ * sleeps until the execve, no page of the daemon is copied, and the daemon's threads take no
+ * copy-on-write faults afterwards (they, and their TLB shootdowns, were most of a box's cost).
+ * Until its execve the child is a guest in the daemon's address space with the cloning
+ * thread's TLS: a lock that any other thread held at that instant stays locked, so
+ * sbx__child_exec_helper() only makes system calls. The helper is a program of its own,
+ * single-threaded and static: everything after the execve may use libc as any program does,
+ * and the rules below (no allocation, no stdio) are kept only because nothing needs more.
+ * The box comes as a spec over the job socket (helper/capsule-box.c), the job later over the
+ * same socket into one anonymous mapping (receive_job). A failing step writes {step, errno} to
+ * the O_CLOEXEC error pipe and exits; a successful execve of the program closes the pipe, so
+ * EOF on it means the program started (isolate, h2o's spawn helper). The daemon-side step is
+ * no_sanitize: the sanitizer runtimes are not async-signal-safe. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/close_range.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
@@ -53,6 +60,8 @@ static const char *const step_names[] = {
     [SBX_STEP_SECCOMP] = "seccomp",
     [SBX_STEP_EXEC] = "exec",
     [SBX_STEP_JOB] = "job-receive",
+    [SBX_STEP_HELPER] = "exec-helper",
+    [SBX_STEP_SPEC] = "box-spec",
 };
 
 const char *sbx__child_step_name(int step)
@@ -426,12 +435,11 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
         fail(a->error_fd, SBX_STEP_NETNS, errno, 0);
     build_root(a);
 
-    /* vfork-style, as posix_spawn does, but made now: the program borrows this address space
-     * (a copy of the daemon's) on a stack of its own until its execve, and PID 1 sleeps until
-     * then, so no second copy of the daemon's memory is made, or torn down by the execve,
-     * per job. A limit too small for the exec gets the program OOM-killed and PID 1 with it
-     * (one memory): the monitor reads that from the leaf. Not glibc's fork(): its atfork
-     * handlers take locks that other daemon threads may hold. */
+    /* vfork-style, as posix_spawn does, but made now: the program borrows this small address
+     * space on a stack of its own until its execve, and PID 1 sleeps until then, so nothing is
+     * copied or torn down by the execve per job. A limit too small for the exec gets the
+     * program OOM-killed and PID 1 with it (one memory): the monitor reads that from the
+     * leaf. */
     void *stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED)
@@ -453,4 +461,21 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     (void)syscall(SYS_capset, &hdr, data);
     supervise(a, (pid_t)pid);
+}
+
+/* In the daemon's clone, on a stack of its own, the cloning thread asleep (CLONE_VFORK): the
+ * descriptors the helper needs lose close-on-exec, every other one gains it, and the helper
+ * replaces this image. glibc's syscall() may write errno, into the sleeping thread's TLS: it
+ * reads errno only after a call of its own fails, and clone3 returned a pid there. */
+CHILD_FN _Noreturn void sbx__child_exec_helper(const struct sbx_helper_exec *h)
+{
+    static char *const no_env[] = {NULL};
+    long r = syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+
+    for (size_t i = 0; r >= 0 && i < h->n_keep; i++)
+        if (h->keep[i] >= 0)
+            r = syscall(SYS_fcntl, h->keep[i], F_SETFD, 0);
+    if (r >= 0)
+        (void)syscall(SYS_execveat, h->helper_fd, "", h->argv, no_env, AT_EMPTY_PATH);
+    fail(h->error_fd, SBX_STEP_HELPER, errno, 0);
 }

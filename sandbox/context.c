@@ -44,7 +44,10 @@ static void set_error(struct sbx_error *e, const char *step, int err, const char
         return;
     e->step = step;
     e->err = err;
-    snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
+    /* a path longer than the record is cut: it only names the culprit in a log line */
+    size_t n = path ? strnlen(path, sizeof(e->path) - 1) : 0;
+    memcpy(e->path, path ? path : "", n);
+    e->path[n] = '\0';
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -273,6 +276,65 @@ static int setup_run_dir(struct sbx_context *ctx)
     return 0;
 }
 
+/* The helper runs as root before any isolation is complete: it must be root's own file,
+ * writable by nobody else, as the daemon's binary is. */
+static int open_helper_at(const char *path, int *ret)
+{
+    struct stat st;
+    int fd = open(path, O_PATH | O_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        safe_close(fd);
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR)) {
+        safe_close(fd);
+        return -ENOEXEC;
+    }
+    if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        safe_close(fd);
+        return -EPERM;
+    }
+    *ret = fd;
+    return 0;
+}
+
+static int open_helper(struct sbx_context *ctx, struct sbx_error *reterr)
+{
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n;
+    char *slash;
+    int r;
+
+    if (ctx->cfg.box_helper) {
+        r = open_helper_at(ctx->cfg.box_helper, &ctx->helper_fd);
+        if (r < 0)
+            set_error(reterr, "box-helper", r, ctx->cfg.box_helper);
+        return r;
+    }
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n < 0) {
+        set_error(reterr, "box-helper", -errno, "/proc/self/exe");
+        return -errno;
+    }
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(path, sizeof(path), "%s/capsule-box", exe);
+    r = open_helper_at(path, &ctx->helper_fd);
+    if (r != -ENOENT)
+        goto out;
+    snprintf(path, sizeof(path), "%s/../libexec/capsule/capsule-box", exe);
+    r = open_helper_at(path, &ctx->helper_fd);
+out:
+    if (r < 0)
+        set_error(reterr, "box-helper", r, path);
+    return r;
+}
+
 static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
 {
     ctx->host_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -376,6 +438,11 @@ static int context_init(struct sbx_context *ctx, struct sbx_error *reterr)
     r = lock_instance(ctx, reterr);
     if (r < 0)
         return r;
+    /* Before the private namespace: a path from /proc/self/exe read in there is the old
+     * namespace's (under a chroot, one this process cannot reach). */
+    r = open_helper(ctx, reterr);
+    if (r < 0)
+        return r;
     /* A private mount namespace for the daemon: job mounts never show on the host, and
      * MS_SLAVE still lets host mounts (a new toolchain) propagate in. */
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
@@ -435,6 +502,7 @@ int sbx_context_new(const struct sbx_config *cfg, struct sbx_context **ret,
     ctx->cfg = *cfg;
     ctx->lock_fd = -1;
     ctx->host_netns_fd = -1;
+    ctx->helper_fd = -1;
     ctx->n_slots = cfg->n_slots;
     ctx->instance = strdup(cfg->instance);
     ctx->run_dir = strdup(cfg->run_dir);
@@ -481,6 +549,7 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
         (void)unlink(ctx->lock_path); /* still holding the lock: see lock_instance() */
     safe_close(ctx->lock_fd);
     safe_close(ctx->host_netns_fd);
+    safe_close(ctx->helper_fd);
     free(ctx->lock_path);
     free(ctx->box_root);
     free(ctx->etc_dir);

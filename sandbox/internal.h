@@ -166,6 +166,7 @@ struct sbx_context {
     char *etc_dir;     /* run_dir/etc: generated /etc template */
     int lock_fd;       /* flock on <run_dir>.lock: one daemon per instance */
     int host_netns_fd; /* the daemon's own network namespace, to return to after making one */
+    int helper_fd;     /* O_PATH of the capsule-box helper, exec'd as every box's PID 1 */
     char *lock_path;
     bool lock_held; /* the lock is ours: the file goes when the context does */
     struct sbx_cgroup_root *cgroup;
@@ -232,6 +233,8 @@ enum sbx_child_step {
     SBX_STEP_SECCOMP,
     SBX_STEP_EXEC,
     SBX_STEP_JOB,
+    SBX_STEP_HELPER,
+    SBX_STEP_SPEC,
 };
 const char *sbx__child_step_name(int step);
 
@@ -272,7 +275,38 @@ struct sbx_job_header {
     uint64_t rlimit_nofile, rlimit_fsize, rlimit_stack, rlimit_cpu_sec, rlimit_nproc;
 };
 
-/** Body of the box's PID 1: never returns. */
+/* The box spec, first on the job socket (the daemon writes it, the helper reads it): this
+ * header, n_insns struct sock_filter (the seccomp program), then strings_len bytes of
+ * NUL-terminated strings: the box root, then per mount op its kind as one byte, its dst and
+ * its src ("" for none). Fd numbers are the daemon's, which the helper inherits. */
+#define SBX_SPEC_MAGIC 0x58425343u
+#define SBX_SPEC_CGROUP_FDS_MAX 8
+#define SBX_SPEC_OPS_MAX 4096
+#define SBX_SPEC_STRINGS_MAX (1u << 20)
+struct sbx_spec_header {
+    uint32_t magic;
+    uint32_t n_ops, n_insns, strings_len;
+    int32_t job_fd, stdout_fd, stderr_fd, status_fd, error_fd, netns_fd;
+    uint32_t uid, gid;
+    uint32_t n_cgroup_fds;
+    int32_t cgroup_fds[SBX_SPEC_CGROUP_FDS_MAX];
+};
+struct strbuf;
+/** The spec of a box, ready to send (launch.c). */
+int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret);
+
+/* What the daemon's clone needs to exec the helper (sbx__child_exec_helper). */
+struct sbx_helper_exec {
+    int helper_fd; /* O_PATH of the capsule-box binary */
+    const int *keep;
+    size_t n_keep;
+    int error_fd;
+    char *const *argv;
+};
+/** In the daemon's CLONE_VM clone: execs the helper with only `keep` open. Never returns. */
+_Noreturn void sbx__child_exec_helper(const struct sbx_helper_exec *h);
+
+/** Body of the box's PID 1 (in the helper): never returns. */
 _Noreturn void sbx__child_supervisor(const struct sbx_child_args *args);
 
 /* ---- monitor (monitor.c) ------------------------------------------------------------------ */

@@ -2,10 +2,14 @@
  *
  * Theory of operation. The slot worker (root, host namespaces) creates fresh leaf cgroups for
  * the box, the pipes and a job socket, then clone3()s the supervisor with new PID, mount, IPC
- * and UTS namespaces and a pidfd. The supervisor is PID 1 of the box: it joins the slot's
- * empty network namespace, builds the root (tmpfs, read-only binds, job tmpfs parts, procfs),
- * pivots into it and clones the program, which takes default signals and loads seccomp,
- * then waits on the job socket. All of that can happen while the slot is idle
+ * and UTS namespaces and a pidfd. The clone shares the daemon's memory (CLONE_VM |
+ * CLONE_VFORK: the worker sleeps meanwhile) just long enough to exec capsule-box
+ * (sandbox/helper/), so no page of the daemon is copied and no daemon thread takes a
+ * copy-on-write fault for it; the worker then sends the box spec (mount plan, seccomp
+ * program, descriptors, ids) over the job socket. capsule-box is PID 1 of the box: it joins
+ * the slot's empty network namespace, builds the root (tmpfs, read-only binds, job tmpfs
+ * parts, procfs), pivots into it and clones the program, which takes default signals and
+ * loads seccomp, then waits on the job socket. All of that can happen while the slot is idle
  * (sbx_slot_prepare), so a job pays only for what follows: the worker writes the stage's
  * limits into the leaf and sends argv, envp, rlimits and the stdin fd; the program joins the
  * leaf, takes its fds, limits and the slot uid, drops every capability, sets no_new_privs and
@@ -16,7 +20,7 @@
  * (monitor.c). Pipes: stdout, stderr, status, error (setup failures; EOF at a successful execve).
  *
  * The result is final once the program's status and both streams' EOF are in; the box's
- * teardown (the namespaces' release, the reap, the leaf's removal: about 1.5 ms) is left to
+ * teardown (the namespaces' release, the reap, the leaf's removal) is left to
  * sbx_slot_quiesce(), which the caller runs before it touches the job directories again. */
 #include <errno.h>
 #include <fcntl.h>
@@ -229,26 +233,166 @@ static void set_error(struct sbx_error *e, const char *step, int err, const char
     snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
 }
 
-static int clone_supervisor(const struct sbx_child_args *args, int *ret_pidfd)
+static int send_all(int fd, const char *p, size_t n)
 {
-    int pidfd = -1;
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret)
+{
+    struct sbx_spec_header h = {
+        .magic = SBX_SPEC_MAGIC,
+        .n_ops = (uint32_t)a->plan->n,
+        .n_insns = a->seccomp->len,
+        .job_fd = a->job_fd,
+        .stdout_fd = a->stdout_fd,
+        .stderr_fd = a->stderr_fd,
+        .status_fd = a->status_fd,
+        .error_fd = a->error_fd,
+        .netns_fd = a->netns_fd,
+        .uid = a->uid,
+        .gid = a->gid,
+        .n_cgroup_fds = (uint32_t)a->n_cgroup_fds,
+    };
+    struct strbuf strings = {0};
+    int r = 0;
+
+    if (a->plan->n > SBX_SPEC_OPS_MAX || a->n_cgroup_fds > SBX_SPEC_CGROUP_FDS_MAX)
+        return -E2BIG;
+    for (size_t i = 0; i < a->n_cgroup_fds; i++)
+        h.cgroup_fds[i] = a->cgroup_fds[i];
+    if (strbuf_append(&strings, a->box_root, strlen(a->box_root) + 1) < 0)
+        r = -ENOMEM;
+    for (size_t i = 0; r >= 0 && i < a->plan->n; i++) {
+        const struct sbx_mount_op *op = &a->plan->ops[i];
+        unsigned char kind = (unsigned char)op->kind;
+        const char *src = op->src ? op->src : "";
+        if (strbuf_append(&strings, &kind, 1) < 0 ||
+            strbuf_append(&strings, op->dst, strlen(op->dst) + 1) < 0 ||
+            strbuf_append(&strings, src, strlen(src) + 1) < 0)
+            r = -ENOMEM;
+    }
+    if (r >= 0 && strings.len > SBX_SPEC_STRINGS_MAX)
+        r = -E2BIG;
+    h.strings_len = (uint32_t)strings.len;
+    if (r >= 0 && (strbuf_append(ret, &h, sizeof(h)) < 0 ||
+                   strbuf_append(ret, a->seccomp->filter,
+                                 a->seccomp->len * sizeof(*a->seccomp->filter)) < 0 ||
+                   strbuf_append(ret, strings.data, strings.len) < 0))
+        r = -ENOMEM;
+    strbuf_done(&strings);
+    return r;
+}
+
+/* The helper runs on this stack until its execve: system calls and a few words of frame. */
+#define EXEC_STACK_SIZE (64 * 1024)
+
+#if defined(__x86_64__)
+/* clone3 whose child starts fn(arg) on the stack clone3 gives it and never returns: with
+ * CLONE_VM a child may not return through the parent's frames, hence the few instructions
+ * (the kernel hands the child that stack's top, 16-byte aligned, and rax = 0). */
+__attribute__((no_sanitize("address", "undefined"), noinline)) static long
+clone3_call(struct clone_args_v0 *ca, void (*fn)(const struct sbx_helper_exec *),
+            const struct sbx_helper_exec *arg)
+{
+    register void (*r12)(const struct sbx_helper_exec *) __asm__("r12") = fn;
+    register const struct sbx_helper_exec *r13 __asm__("r13") = arg;
+    long ret = SYS_clone3;
+
+    __asm__ volatile("syscall\n\t"
+                     "testq %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "xorl %%ebp, %%ebp\n\t"
+                     "movq %%r13, %%rdi\n\t"
+                     "callq *%%r12\n\t"
+                     "ud2\n"
+                     "1:\n"
+                     : "+a"(ret)
+                     : "D"(ca), "S"(sizeof(*ca)), "r"(r12), "r"(r13)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#define CLONE_SHARES_MEMORY (CLONE_VM | CLONE_VFORK)
+#else
+/* Elsewhere the child gets its own copy of the daemon (what CLONE_VM avoids on x86-64) and
+ * execs the helper from it at once. */
+static long clone3_call(struct clone_args_v0 *ca, void (*fn)(const struct sbx_helper_exec *),
+                        const struct sbx_helper_exec *arg)
+{
+    long pid = syscall(SYS_clone3, ca, sizeof(*ca));
+    if (pid == 0)
+        fn(arg);
+    return pid < 0 ? -errno : pid;
+}
+#define CLONE_SHARES_MEMORY 0
+#endif
+
+/* The supervisor: new namespaces, the helper exec'd in them with the box's descriptors, the
+ * spec sent after it (the socket buffers it if the helper is still starting). */
+static int clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_args *args,
+                            int our_job_fd, int *ret_pidfd)
+{
+    int keep[6 + SBX_SPEC_CGROUP_FDS_MAX], pidfd = -1, r;
+    size_t n = 0;
+    char fd_arg[16];
+    char *argv[] = {"capsule-box", fd_arg, NULL};
+    struct strbuf spec = {0};
+    void *stack;
+    long pid;
+
+    r = sbx__spec_encode(args, &spec);
+    if (r < 0)
+        return r;
+    keep[n++] = args->job_fd;
+    keep[n++] = args->stdout_fd;
+    keep[n++] = args->stderr_fd;
+    keep[n++] = args->status_fd;
+    keep[n++] = args->error_fd;
+    keep[n++] = args->netns_fd;
+    for (size_t i = 0; i < args->n_cgroup_fds; i++)
+        keep[n++] = args->cgroup_fds[i];
+    snprintf(fd_arg, sizeof(fd_arg), "%d", args->job_fd);
+    struct sbx_helper_exec h = {.helper_fd = ctx->helper_fd,
+                                .keep = keep,
+                                .n_keep = n,
+                                .error_fd = args->error_fd,
+                                .argv = argv};
+    stack = malloc(EXEC_STACK_SIZE);
+    if (!stack) {
+        strbuf_done(&spec);
+        return -ENOMEM;
+    }
     struct clone_args_v0 ca = {
-        .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD,
+        .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD |
+                 CLONE_SHARES_MEMORY,
         .pidfd = (uint64_t)(uintptr_t)&pidfd,
         .exit_signal = SIGCHLD,
+        .stack = (uint64_t)(uintptr_t)stack,
+        .stack_size = EXEC_STACK_SIZE,
     };
-    long pid;
 
     pthread_once(&clone_lock_once, clone_lock_init);
     pthread_rwlock_wrlock(&clone_lock);
-    pid = syscall(SYS_clone3, &ca, sizeof(ca));
-    if (pid == 0)
-        sbx__child_supervisor(args); /* never returns; the lock is the parent's business */
+    pid = clone3_call(&ca, sbx__child_exec_helper, &h);
     pthread_rwlock_unlock(&clone_lock);
-    if (pid < 0)
-        return -errno;
-    *ret_pidfd = pidfd;
-    return 0;
+    free(stack); /* the child has exec'd or exited: CLONE_VFORK waited for that */
+    if (pid < 0) {
+        strbuf_done(&spec);
+        return (int)pid;
+    }
+    *ret_pidfd = pidfd; /* reaped by the caller whatever follows */
+    r = send_all(our_job_fd, spec.data, spec.len);
+    strbuf_done(&spec);
+    return r;
 }
 
 static bool same_str(const char *a, const char *b)
@@ -336,7 +480,7 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         .seccomp = locks_private ? &slot->ctx->seccomp_prog : &slot->ctx->seccomp_prog_deny_locks,
     };
     args.cgroup_fds = cg_fds;
-    r = clone_supervisor(&args, &b->pidfd);
+    r = clone_supervisor(slot->ctx, &args, sock[0], &b->pidfd);
     if (r < 0) {
         set_error(reterr, "clone3", r, NULL);
         goto fail_fds;
@@ -380,20 +524,6 @@ int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char 
     if (r < 0)
         slot->warm = NULL;
     return r;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -errno;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
 }
 
 static size_t strv_bytes(const char *const *v, uint32_t *ret_count)

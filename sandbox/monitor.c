@@ -108,8 +108,8 @@ static int capture(struct sbx_monitor *mon, struct sbx_result *res, int src, con
 }
 
 /* Another slot's supervisor may briefly hold a copy of our pipe ends (inherited at its
- * clone, closed first thing): while it does, closing our fd would not remove the pipe from
- * the epoll set, and a stale event would name a closed fd. So: delete, then close. */
+ * clone, closed at its exec of capsule-box): while it does, closing our fd would not remove the
+ * pipe from the epoll set, and a stale event would name a closed fd. So: delete, then close. */
 static void close_watched(struct sbx_monitor *mon, int *fd)
 {
     (void)epoll_ctl(mon->epfd, EPOLL_CTL_DEL, *fd, NULL);

@@ -29,6 +29,9 @@ struct sbx_config {
     bool networking;      /* true: boxes share the host network (PISTON_DISABLE_NETWORKING=false) */
     const char *instance; /* names the cgroup root and run dir, e.g. "capsule-2000" */
     const char *run_dir;  /* host directory for slot directories, e.g. /run/capsule/<instance> */
+    /* the capsule-box helper (PID 1 of every box); NULL = beside the running executable,
+     * then <its dir>/../libexec/capsule/ (the installed layout) */
+    const char *box_helper;
     /* cgroupfs locations, overridable for tests; NULL = /proc/self/mountinfo, /proc/self/cgroup */
     const char *mountinfo_path;
     const char *proc_cgroup_path;

@@ -89,6 +89,8 @@ class PackageTest(unittest.TestCase):
     def test_contents(self):
         self.assertEqual(self.files.get("/usr/sbin/capsuled", "")[:10], "-rwxr-xr-x")
         self.assertEqual(self.files.get("/etc/default/capsuled"), "-rw-------")
+        # PID 1 of every box, found by the daemon at <sbin>/../libexec/capsule/
+        self.assertEqual(self.files.get("/usr/libexec/capsule/capsule-box", "")[:10], "-rwxr-xr-x")
         self.unit_path()
         for pkg in ("python", "node", "gcc", "java"):
             for name in ("metadata.json", "run", "version"):

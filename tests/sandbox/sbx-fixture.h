@@ -43,8 +43,12 @@ static void sbx_fixture_setup(const char *prefix, unsigned uid_base, unsigned sp
     snprintf(instance, sizeof(instance), "%s-%d", prefix, getpid());
     snprintf(run_dir, sizeof(run_dir), "/run/capsule/%s", instance);
     unsigned base = uid_base + ((unsigned)getpid() % spread) * 2;
-    struct sbx_config cfg = {
-        .n_slots = 1, .uid_base = base, .gid_base = base, .instance = instance, .run_dir = run_dir};
+    struct sbx_config cfg = {.n_slots = 1,
+                             .uid_base = base,
+                             .gid_base = base,
+                             .instance = instance,
+                             .run_dir = run_dir,
+                             .box_helper = CAPSULE_BINARY_DIR "/capsule-box"};
     r = sbx_context_new(&cfg, &ctx, &e);
     if (r == -ENOENT && e.step && strcmp(e.step, "cgroup-detect") == 0)
         TEST_SKIP("no usable cgroup controller %s", e.path);
