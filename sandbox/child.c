@@ -470,7 +470,12 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
 CHILD_FN _Noreturn void sbx__child_exec_helper(const struct sbx_helper_exec *h)
 {
     static char *const no_env[] = {NULL};
-    long r = syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    /* before the execve too (it keeps the setting for a plain binary): a daemon killed
+     * while the helper starts takes the box with it, whatever instant it dies at */
+    long r = syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+
+    if (r >= 0)
+        r = syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 
     for (size_t i = 0; r >= 0 && i < h->n_keep; i++)
         if (h->keep[i] >= 0)
