@@ -8,8 +8,9 @@
  * functions tuned to the cache size), so it starts at _start below and makes system calls.
  *
  * The declarations are glibc's own headers (the helper compiles against them, unfortified);
- * only these definitions replace libc. Other architectures link static glibc instead. */
-#if defined(__x86_64__)
+ * only these definitions replace libc. Other architectures (and compilers other than GCC,
+ * see CMakeLists.txt) link static glibc instead. */
+#if defined(CAPSULE_NOLIBC) && defined(__x86_64__)
 
 #include <errno.h>
 #include <fcntl.h>
