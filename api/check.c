@@ -236,8 +236,9 @@ static void check_sandbox(struct audit *a, const struct api_config *cfg)
         line(a, "FAIL", "sandbox: failed at step %s%s%s: %s", e.step ? e.step : "?",
              e.path[0] ? " " : "", e.path, strerror(-(e.err ? e.err : r)));
     else
-        line(a, "ok", "sandbox: cgroup v%d tree, namespaces, seccomp filter, self-test box",
-             sbx_context_cgroup_version(ctx));
+        line(a, "ok",
+             "sandbox: cgroup v%d tree, namespaces, seccomp filter, self-test box (PID 1: %s)",
+             sbx_context_cgroup_version(ctx), sbx_context_box_helper(ctx));
     sbx_context_free(ctx);
 }
 

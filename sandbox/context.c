@@ -309,10 +309,9 @@ static int open_helper(struct sbx_context *ctx, struct sbx_error *reterr)
     int r;
 
     if (ctx->cfg.box_helper) {
-        r = open_helper_at(ctx->cfg.box_helper, &ctx->helper_fd);
-        if (r < 0)
-            set_error(reterr, "box-helper", r, ctx->cfg.box_helper);
-        return r;
+        snprintf(path, sizeof(path), "%s", ctx->cfg.box_helper);
+        r = open_helper_at(path, &ctx->helper_fd);
+        goto out;
     }
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n < 0) {
@@ -330,6 +329,8 @@ static int open_helper(struct sbx_context *ctx, struct sbx_error *reterr)
     snprintf(path, sizeof(path), "%s/../libexec/capsule/capsule-box", exe);
     r = open_helper_at(path, &ctx->helper_fd);
 out:
+    if (r >= 0 && !(ctx->helper_path = strdup(path)))
+        r = -ENOMEM;
     if (r < 0)
         set_error(reterr, "box-helper", r, path);
     return r;
@@ -550,6 +551,7 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
     safe_close(ctx->lock_fd);
     safe_close(ctx->host_netns_fd);
     safe_close(ctx->helper_fd);
+    free(ctx->helper_path);
     free(ctx->lock_path);
     free(ctx->box_root);
     free(ctx->etc_dir);
@@ -557,6 +559,11 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
     free(ctx->instance);
     free(ctx);
     return NULL;
+}
+
+const char *sbx_context_box_helper(const struct sbx_context *ctx)
+{
+    return ctx->helper_path;
 }
 
 int sbx_context_cgroup_version(const struct sbx_context *ctx)

@@ -167,6 +167,7 @@ struct sbx_context {
     int lock_fd;       /* flock on <run_dir>.lock: one daemon per instance */
     int host_netns_fd; /* the daemon's own network namespace, to return to after making one */
     int helper_fd;     /* O_PATH of the capsule-box helper, exec'd as every box's PID 1 */
+    char *helper_path; /* where it was found, for audits */
     char *lock_path;
     bool lock_held; /* the lock is ours: the file goes when the context does */
     struct sbx_cgroup_root *cgroup;

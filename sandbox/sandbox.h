@@ -47,6 +47,8 @@ int sbx_context_new(const struct sbx_config *cfg, struct sbx_context **ret,
 struct sbx_context *sbx_context_free(struct sbx_context *ctx);
 /** 1 or 2. */
 int sbx_context_cgroup_version(const struct sbx_context *ctx);
+/** Path of the capsule-box helper the context opened (as found at startup). */
+const char *sbx_context_box_helper(const struct sbx_context *ctx);
 unsigned sbx_context_slot_count(const struct sbx_context *ctx);
 struct sbx_slot *sbx_context_slot(struct sbx_context *ctx, unsigned index);
 

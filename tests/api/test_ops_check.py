@@ -38,6 +38,10 @@ class CheckTest(T.CapsuleTestCase):
                        "ok    runtime sh 1.0.0 (", "ok    runtime shc 1.0.0 compiled (",
                        "ok    sandbox: cgroup v"):
             self.assertTrue(any(l.startswith(prefix) for l in lines), "%r missing in:\n%s" % (prefix, out))
+        # the box helper found beside the binary
+        helper = os.path.join(os.path.dirname(os.path.realpath(T.CAPSULED)), "capsule-box")
+        self.assertTrue(any(l.startswith("ok    sandbox: ") and l.endswith("(PID 1: %s)" % helper)
+                            for l in lines), out)
         self.assertNotIn("listening on", out)
         self.assert_nothing_left(d)
         shutil.rmtree(d._tmp, ignore_errors=True)
