@@ -61,7 +61,6 @@ static const char *const step_names[] = {
     [SBX_STEP_EXEC] = "exec",
     [SBX_STEP_JOB] = "job-receive",
     [SBX_STEP_HELPER] = "exec-helper",
-    [SBX_STEP_SPEC] = "box-spec",
 };
 
 const char *sbx__child_step_name(int step)

@@ -344,17 +344,17 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
     ctx->slots = calloc(ctx->n_slots, sizeof(*ctx->slots));
     if (!ctx->slots)
         return -ENOMEM;
-    for (unsigned i = 0; i < ctx->n_slots; i++) /* teardown closes only what was opened */
-        ctx->slots[i] = (struct sbx_slot){.netns_fd = -1, .unix_table_fd = -1, .abort_fd = -1};
+    /* all of them first: teardown closes only what was opened, set up or not */
+    for (unsigned i = 0; i < ctx->n_slots; i++)
+        ctx->slots[i] = (struct sbx_slot){.ctx = ctx,
+                                          .index = i,
+                                          .netns_fd = -1,
+                                          .unix_table_fd = -1,
+                                          .abort_fd = -1,
+                                          .uid = ctx->cfg.uid_base + i,
+                                          .gid = ctx->cfg.gid_base + i};
     for (unsigned i = 0; i < ctx->n_slots; i++) {
         struct sbx_slot *s = &ctx->slots[i];
-        *s = (struct sbx_slot){.ctx = ctx,
-                               .index = i,
-                               .netns_fd = -1,
-                               .unix_table_fd = -1,
-                               .abort_fd = -1,
-                               .uid = ctx->cfg.uid_base + i,
-                               .gid = ctx->cfg.gid_base + i};
         if (asprintf(&s->dir, "%s/slot-%u", ctx->run_dir, i) < 0)
             return -ENOMEM;
         s->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

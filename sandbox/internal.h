@@ -235,7 +235,6 @@ enum sbx_child_step {
     SBX_STEP_EXEC,
     SBX_STEP_JOB,
     SBX_STEP_HELPER,
-    SBX_STEP_SPEC,
 };
 const char *sbx__child_step_name(int step);
 

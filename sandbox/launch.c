@@ -322,6 +322,7 @@ clone3_call(struct clone_args_v0 *ca, void (*fn)(const struct sbx_helper_exec *)
     return ret;
 }
 #define CLONE_SHARES_MEMORY (CLONE_VM | CLONE_VFORK)
+#define CLONE_OWN_STACK true
 #else
 /* Elsewhere the child gets its own copy of the daemon (what CLONE_VM avoids on x86-64) and
  * execs the helper from it at once. */
@@ -334,6 +335,7 @@ static long clone3_call(struct clone_args_v0 *ca, void (*fn)(const struct sbx_he
     return pid < 0 ? -errno : pid;
 }
 #define CLONE_SHARES_MEMORY 0
+#define CLONE_OWN_STACK false /* a copy returns through its own copy of these frames */
 #endif
 
 /* The supervisor: new namespaces, the helper exec'd in them with the box's descriptors, the
@@ -366,8 +368,8 @@ static int clone_supervisor(const struct sbx_context *ctx, const struct sbx_chil
                                 .n_keep = n,
                                 .error_fd = args->error_fd,
                                 .argv = argv};
-    stack = malloc(EXEC_STACK_SIZE);
-    if (!stack) {
+    stack = CLONE_OWN_STACK ? malloc(EXEC_STACK_SIZE) : NULL;
+    if (CLONE_OWN_STACK && !stack) {
         strbuf_done(&spec);
         return -ENOMEM;
     }
@@ -377,7 +379,7 @@ static int clone_supervisor(const struct sbx_context *ctx, const struct sbx_chil
         .pidfd = (uint64_t)(uintptr_t)&pidfd,
         .exit_signal = SIGCHLD,
         .stack = (uint64_t)(uintptr_t)stack,
-        .stack_size = EXEC_STACK_SIZE,
+        .stack_size = stack ? EXEC_STACK_SIZE : 0,
     };
 
     pthread_once(&clone_lock_once, clone_lock_init);
@@ -418,17 +420,17 @@ static int strdup_or_null(const char *s, char **ret)
 static int box_build(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
                      const char *prepared_dir, struct sbx_box **ret, struct sbx_error *reterr)
 {
-    struct sbx_box *b = calloc(1, sizeof(*b));
+    struct sbx_box *b;
     int pipes[4][2], sock[2] = {-1, -1}, r;
     const int *cg_fds;
 
     memset(pipes, -1, sizeof(pipes));
     /* a namespace a job left sockets in is never joined: swap it first (netns.c) */
     if (slot->netns_dirty && (r = sbx__slot_netns_recycle(slot)) < 0) {
-        free(b);
         set_error(reterr, "netns", r, NULL);
         return r;
     }
+    b = calloc(1, sizeof(*b));
     if (!b) {
         set_error(reterr, "box", -ENOMEM, NULL);
         return -ENOMEM;

@@ -210,42 +210,38 @@ TEST(daemon_refuses_a_helper_it_cannot_trust)
     ASSERT_EQ(system(cmd), 0);
 }
 
-/* The control for the refusals above: a well-formed spec is taken, and the helper goes on to
- * its first step, joining the network namespace. Given /dev/null for one, setns fails and the
- * helper reports that step on the error pipe and exits 127, before it could change anything
- * of this host (its next step would be the hostname). */
+/* The control for the refusals above: a spec made by the daemon's own encoder is taken, and
+ * the helper goes on to its first step, joining the network namespace. Given /dev/null for
+ * one, setns fails and the helper reports that step on the error pipe and exits 127, before
+ * it could change anything of this host (its next step would be the hostname). */
 TEST(helper_takes_a_spec_and_reports_its_first_failing_step)
 {
-    static const char strings[] = "/r\0\0/x\0";
+    struct sbx_mount_op op = {SBX_MOUNT_MKDIR, NULL, "/r/x"};
+    struct sbx_mount_plan plan = {.ops = &op, .n = 1, .alloc = 1};
     struct sock_filter insn = {0x06, 0, 0, 0x7fff0000};
+    struct sock_fprog prog = {.len = 1, .filter = &insn};
     struct sbx_child_error rec = {0};
+    struct strbuf spec = {0};
     int sv[2], err[2], null_fd, status;
-    char buf[256], arg[16];
-    size_t n = 0;
+    char arg[16];
     pid_t pid;
 
     null_fd = open("/dev/null", O_RDONLY);
     ASSERT_TRUE(null_fd >= 3);
     ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 ? -errno : 0);
     ASSERT_OK(pipe(err) < 0 ? -errno : 0);
-    struct sbx_spec_header h = {.magic = SBX_SPEC_MAGIC,
-                                .n_ops = 1,
-                                .n_insns = 1,
-                                .strings_len = sizeof(strings),
-                                .job_fd = sv[1],
-                                .stdout_fd = null_fd,
-                                .stderr_fd = null_fd,
-                                .status_fd = null_fd,
-                                .error_fd = err[1],
-                                .netns_fd = null_fd,
-                                .uid = 65534,
-                                .gid = 65534};
-    memcpy(buf + n, &h, sizeof(h));
-    n += sizeof(h);
-    memcpy(buf + n, &insn, sizeof(insn));
-    n += sizeof(insn);
-    memcpy(buf + n, strings, sizeof(strings));
-    n += sizeof(strings);
+    struct sbx_child_args a = {.box_root = "/r",
+                               .plan = &plan,
+                               .netns_fd = null_fd,
+                               .job_fd = sv[1],
+                               .stdout_fd = null_fd,
+                               .stderr_fd = null_fd,
+                               .status_fd = null_fd,
+                               .error_fd = err[1],
+                               .uid = 65534,
+                               .gid = 65534,
+                               .seccomp = &prog};
+    ASSERT_OK(sbx__spec_encode(&a, &spec));
     snprintf(arg, sizeof(arg), "%d", sv[1]);
     pid = fork();
     ASSERT_TRUE(pid >= 0);
@@ -257,7 +253,8 @@ TEST(helper_takes_a_spec_and_reports_its_first_failing_step)
     }
     close(sv[1]);
     close(err[1]);
-    ASSERT_EQ(write(sv[0], buf, n), (ssize_t)n);
+    ASSERT_EQ(write(sv[0], spec.data, spec.len), (ssize_t)spec.len);
+    strbuf_done(&spec);
     ASSERT_EQ(read(err[0], &rec, sizeof(rec)), (ssize_t)sizeof(rec));
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status));
