@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "ws-internal.h"
 
@@ -67,8 +68,14 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_c
                        struct MHD_UpgradeResponseHandle *urh)
 {
     struct api_routes *routes = cls;
+    int buf = WS_SOCKET_BUFFER;
 
     (void)connection;
+    /* Fixed kernel buffers: autotuned ones grow to megabytes (tcp_rmem's 32 MiB here) for a
+     * client that floods and reads nothing, all of it kernel memory read before back-pressure
+     * (WS_PEER_BACKLOG) can stop it. Best effort: the defaults are only larger. */
+    (void)setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+    (void)setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
     if (ws__adopt(ws__loop_of(routes), con_cls, sock, urh, extra_in, extra_in_size) < 0)
         (void)MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }

@@ -28,6 +28,8 @@
  * client that sends pings and reads nothing cannot grow the daemon. Above the largest data
  * message (64 KiB of output escaped as \u00XX: 384 KiB). */
 #define WS_PEER_BACKLOG (1024 * 1024)
+/* SO_SNDBUF and SO_RCVBUF of a WebSocket (the kernel doubles them for its bookkeeping). */
+#define WS_SOCKET_BUFFER (256 * 1024)
 /* stdin not yet taken by the pipe: above this the socket is not read (the client waits). */
 #define WS_STDIN_HIGH (1024 * 1024)
 
