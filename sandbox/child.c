@@ -61,6 +61,8 @@ static const char *const step_names[] = {
     [SBX_STEP_EXEC] = "exec",
     [SBX_STEP_JOB] = "job-receive",
     [SBX_STEP_HELPER] = "exec-helper",
+    [SBX_STEP_ROOT_TEMPLATE] = "root-template",
+    [SBX_STEP_TEMPLATE_SEND] = "template-send",
 };
 
 const char *sbx__child_step_name(int step)
@@ -360,21 +362,37 @@ CHILD_FN static int program_main(void *arg)
     run_program(arg);
 }
 
-CHILD_FN static void build_root(const struct sbx_child_args *a)
+/* The template: a root for every box of this slot and plan, built once in a mount namespace
+ * of its own (the clone's), which goes to the daemon as a descriptor; this process then exits
+ * and the namespace lives on that descriptor alone. */
+CHILD_FN _Noreturn static void build_template(const struct sbx_child_args *a)
 {
+    union {
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr align;
+    } control = {0};
+    int fds[2]; /* the mount namespace, its root */
+    char byte = 'T';
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     size_t failed = 0;
     int r;
 
-    /* The UTS namespace is the box's own: the host's name is not the program's business. */
-    if (sethostname("capsule", 7) < 0)
-        fail(a->error_fd, SBX_STEP_HOSTNAME, errno, 0);
+    /* opened before the pivot: the namespace is the same after it, /proc is not */
+    fds[0] = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (fds[0] < 0)
+        fail(a->error_fd, SBX_STEP_TEMPLATE_SEND, errno, 0);
     /* Nothing mounted below may propagate back to the daemon's namespace. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail(a->error_fd, SBX_STEP_MOUNT_PRIVATE, errno, 0);
     if (mount("capsule-root", a->box_root, "tmpfs", MS_NOSUID | MS_NODEV,
               "size=1m,nr_inodes=512,mode=0755") < 0)
         fail(a->error_fd, SBX_STEP_ROOT_TMPFS, errno, 0);
-    r = sbx__mount_plan_apply(a->plan, &failed);
+    r = sbx__mount_plan_apply(a->plan, SBX_APPLY_TEMPLATE, 0, &failed);
     if (r < 0)
         fail(a->error_fd, SBX_STEP_MOUNT_OP, -r, (int)failed);
     /* pivot_root(".", ".") stacks the old root on the new one; the detached unmount then
@@ -382,8 +400,45 @@ CHILD_FN static void build_root(const struct sbx_child_args *a)
     if (chdir(a->box_root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
         umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         fail(a->error_fd, SBX_STEP_PIVOT, errno, 0);
+    /* Read-only for good: boxes share this tmpfs (a read-only mount updates no atime either),
+     * and each box's copy keeps the flag. */
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
         fail(a->error_fd, SBX_STEP_ROOT_RDONLY, errno, 0);
+    /* The root goes along: a setns lands on the namespace's own root, which is this one
+     * unless the daemon runs under chroot(2) (then the pivot replaced only the chroot's). */
+    fds[1] = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fds[1] < 0)
+        fail(a->error_fd, SBX_STEP_TEMPLATE_SEND, errno, 0);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(fds));
+    __builtin_memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+    if (sendmsg(a->job_fd, &msg, MSG_NOSIGNAL) != 1)
+        fail(a->error_fd, SBX_STEP_TEMPLATE_SEND, errno, 0);
+    _exit(0);
+}
+
+/* A box's root: a private copy of the template's mounts (nothing of the host is in them), its
+ * own procfs on top, its own host name. */
+CHILD_FN static void enter_template(const struct sbx_child_args *a)
+{
+    size_t failed = 0;
+    int r;
+
+    /* into the template, onto its root, then a copy of it all: the copy takes this root and
+     * working directory along, mapped onto its own mounts */
+    if (setns(a->template_fd, CLONE_NEWNS) < 0 || fchdir(a->template_root_fd) < 0 ||
+        chroot(".") < 0 || close(a->template_fd) < 0 || close(a->template_root_fd) < 0 ||
+        unshare(CLONE_NEWNS) < 0)
+        fail(a->error_fd, SBX_STEP_ROOT_TEMPLATE, errno, 0);
+    /* The UTS namespace is the box's own: the host's name is not the program's business. */
+    if (sethostname("capsule", 7) < 0)
+        fail(a->error_fd, SBX_STEP_HOSTNAME, errno, 0);
+    r = sbx__mount_plan_apply(a->plan, SBX_APPLY_BOX, child_strlen(a->box_root), &failed);
+    if (r < 0)
+        fail(a->error_fd, SBX_STEP_MOUNT_OP, -r, (int)failed);
+    if (chdir("/") < 0)
+        fail(a->error_fd, SBX_STEP_ROOT_TEMPLATE, errno, 0);
 }
 
 /* Reaps every child; when the main program ends, reports its wait status and exits, which
@@ -412,7 +467,7 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
 {
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
-    int keep[16];
+    int keep[8 + SBX_SPEC_CGROUP_FDS_MAX];
     size_t n = 0;
     long pid;
 
@@ -427,12 +482,16 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     keep[n++] = a->status_fd;
     keep[n++] = a->error_fd;
     keep[n++] = a->netns_fd;
-    for (size_t i = 0; i < a->n_cgroup_fds && n < 16; i++)
+    keep[n++] = a->template_fd;
+    keep[n++] = a->template_root_fd;
+    for (size_t i = 0; i < a->n_cgroup_fds && n < ARRAY_SIZE(keep); i++)
         keep[n++] = a->cgroup_fds[i];
     close_all_except(keep, n);
+    if (a->mode == SBX_SPEC_MODE_TEMPLATE)
+        build_template(a);
     if (a->netns_fd >= 0 && (setns(a->netns_fd, CLONE_NEWNET) < 0 || close(a->netns_fd) < 0))
         fail(a->error_fd, SBX_STEP_NETNS, errno, 0);
-    build_root(a);
+    enter_template(a);
 
     /* vfork-style, as posix_spawn does, but made now: the program borrows this small address
      * space on a stack of its own until its execve, and PID 1 sleeps until then, so nothing is

@@ -345,7 +345,7 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
     if (!ctx->slots)
         return -ENOMEM;
     /* all of them first: teardown closes only what was opened, set up or not */
-    for (unsigned i = 0; i < ctx->n_slots; i++)
+    for (unsigned i = 0; i < ctx->n_slots; i++) {
         ctx->slots[i] = (struct sbx_slot){.ctx = ctx,
                                           .index = i,
                                           .netns_fd = -1,
@@ -353,6 +353,9 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
                                           .abort_fd = -1,
                                           .uid = ctx->cfg.uid_base + i,
                                           .gid = ctx->cfg.gid_base + i};
+        for (size_t t = 0; t < SBX_TEMPLATES_MAX; t++)
+            ctx->slots[i].templates[t].mntns_fd = ctx->slots[i].templates[t].root_fd = -1;
+    }
     for (unsigned i = 0; i < ctx->n_slots; i++) {
         struct sbx_slot *s = &ctx->slots[i];
         if (asprintf(&s->dir, "%s/slot-%u", ctx->run_dir, i) < 0)

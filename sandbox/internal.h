@@ -127,13 +127,30 @@ int sbx__mount_plan_add_parents(struct sbx_mount_plan *plan, const char *root,
 int sbx__mount_plan_copy(const struct sbx_mount_plan *base, struct sbx_mount_plan *ret);
 void sbx__mount_plan_done(struct sbx_mount_plan *plan);
 /** After clone: applies every op. Raw syscalls only. Returns -errno, *failed_index set. */
-int sbx__mount_plan_apply(const struct sbx_mount_plan *plan, size_t *failed_index);
+/* Which part of a plan a step applies: the shared root (everything but procfs, whose mount
+ * point is only made) or a box's own part on top of a template (procfs and its masks). */
+enum sbx_apply_part { SBX_APPLY_TEMPLATE, SBX_APPLY_BOX };
+/** Applies one part of the plan; in the box part every path loses its first `strip` bytes (the
+ * box root, which is `/` there). */
+int sbx__mount_plan_apply(const struct sbx_mount_plan *plan, enum sbx_apply_part part, size_t strip,
+                          size_t *failed_index);
 
 /* ---- context and slots (context.c) -------------------------------------------------------- */
 
 /* Boxes a slot may leave unreaped between jobs (a compile's and a run's, plus a discarded
  * warm one); more and the next one is reaped on the spot. */
 #define SBX_RETIRING_MAX 4
+/* Root templates a slot keeps (one per package it ran lately), and for how long one serves:
+ * a template's binds resolved their sources when it was built, so an old one is rebuilt. */
+#define SBX_TEMPLATES_MAX 2
+#define SBX_TEMPLATE_MAX_AGE_USEC (10 * 1000 * 1000)
+struct sbx_root_template {
+    char *key; /* the plan as encoded, and the identity of the package directories */
+    size_t key_len;
+    int mntns_fd; /* -1: free */
+    int root_fd;  /* its root, O_PATH: where a box's setns must land (template.c) */
+    uint64_t built_usec, last_used;
+};
 struct sbx_box;
 /** Kills and reaps every box of the slot, warm ones included (context teardown). */
 void sbx__slot_release(struct sbx_slot *slot);
@@ -156,6 +173,9 @@ struct sbx_slot {
     struct sbx_box *warm;       /* built ahead, waiting for its job; NULL if none */
     struct sbx_box *retiring[SBX_RETIRING_MAX]; /* done or discarded, not yet reaped */
     size_t n_retiring;
+    struct sbx_root_template templates[SBX_TEMPLATES_MAX];
+    uint64_t template_uses;
+    unsigned templates_built; /* for tests and audits */
 };
 
 struct sbx_context {
@@ -235,6 +255,8 @@ enum sbx_child_step {
     SBX_STEP_EXEC,
     SBX_STEP_JOB,
     SBX_STEP_HELPER,
+    SBX_STEP_ROOT_TEMPLATE, /* joining the slot's prebuilt root (setns + unshare) */
+    SBX_STEP_TEMPLATE_SEND, /* a template builder handing its namespace to the daemon */
 };
 const char *sbx__child_step_name(int step);
 
@@ -260,6 +282,9 @@ struct sbx_child_args {
     uid_t uid;
     gid_t gid;
     const struct sock_fprog *seccomp;
+    int mode;             /* SBX_SPEC_MODE_* */
+    int template_fd;      /* SBX_SPEC_MODE_BOX: mount namespace of the prebuilt root */
+    int template_root_fd; /* and that root (O_PATH) */
 };
 
 /* The job, sent once the box is built: this header with the stdin fd as SCM_RIGHTS, then
@@ -283,10 +308,19 @@ struct sbx_job_header {
 #define SBX_SPEC_CGROUP_FDS_MAX 8
 #define SBX_SPEC_OPS_MAX 4096
 #define SBX_SPEC_STRINGS_MAX (1u << 20)
+/* A root template is a mount namespace holding only a box's finished root (tmpfs, binds,
+ * pivoted, read-only) and no process: its builder sends the namespace to the daemon over the
+ * job socket and exits. A box joins a copy of it and adds only what is its own (procfs). */
+enum {
+    SBX_SPEC_MODE_TEMPLATE = 1, /* build the root from the plan, send its mount namespace */
+    SBX_SPEC_MODE_BOX = 2,      /* copy template_fd's root, mount procfs, run the program */
+};
 struct sbx_spec_header {
     uint32_t magic;
     uint32_t n_ops, n_insns, strings_len;
-    int32_t job_fd, stdout_fd, stderr_fd, status_fd, error_fd, netns_fd;
+    uint32_t mode;
+    int32_t job_fd, stdout_fd, stderr_fd, status_fd, error_fd, netns_fd, template_fd;
+    int32_t template_root_fd;
     uint32_t uid, gid;
     uint32_t n_cgroup_fds;
     int32_t cgroup_fds[SBX_SPEC_CGROUP_FDS_MAX];
@@ -294,6 +328,23 @@ struct sbx_spec_header {
 struct strbuf;
 /** The spec of a box, ready to send (launch.c). */
 int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret);
+/** Appends the plan as the spec carries it: the box root, then per op its kind as one byte,
+ * its dst and its src ("" for none). */
+int sbx__plan_encode(const char *box_root, const struct sbx_mount_plan *plan, struct strbuf *ret);
+/** Clones PID 1 with `namespaces` (CLONE_NEW* flags), execs the helper in it, sends the spec;
+ * the pidfd is the caller's to reap whatever is returned once it is set (launch.c). */
+int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_args *args,
+                          uint64_t namespaces, int our_job_fd, int *ret_pidfd);
+
+/* ---- root templates (template.c) ---------------------------------------------------------- */
+
+/** The slot's template for this plan, built if it has none (or only a stale one): the slot
+ * keeps it; the caller passes it on to a box and never closes it. */
+int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
+                       const char *package_dir, const char *prepared_dir,
+                       const struct sbx_root_template **ret, struct sbx_error *reterr);
+/** Closes every template of the slot (boxes that joined one keep their copy). */
+void sbx__slot_templates_drop(struct sbx_slot *slot);
 
 /* What the daemon's clone needs to exec the helper (sbx__child_exec_helper). */
 struct sbx_helper_exec {

@@ -1,15 +1,17 @@
 /* sbx_run(): one box per stage, built ahead of its job when the slot is idle.
  *
  * Theory of operation. The slot worker (root, host namespaces) creates fresh leaf cgroups for
- * the box, the pipes and a job socket, then clone3()s the supervisor with new PID, mount, IPC
- * and UTS namespaces and a pidfd. The clone shares the daemon's memory (CLONE_VM |
- * CLONE_VFORK: the worker sleeps meanwhile) just long enough to exec capsule-box
- * (sandbox/helper/), so no page of the daemon is copied and no daemon thread takes a
+ * the box, the pipes and a job socket, then clone3()s the supervisor with new PID, IPC and UTS
+ * namespaces and a pidfd (its mount namespace comes from the template, below). The clone shares the
+ * daemon's memory (CLONE_VM | CLONE_VFORK: the worker sleeps meanwhile) just long enough to exec
+ * capsule-box (sandbox/helper/), so no page of the daemon is copied and no daemon thread takes a
  * copy-on-write fault for it; the worker then sends the box spec (mount plan, seccomp
  * program, descriptors, ids) over the job socket. capsule-box is PID 1 of the box: it joins
- * the slot's empty network namespace, builds the root (tmpfs, read-only binds, job tmpfs
- * parts, procfs), pivots into it and clones the program, which takes default signals and
- * loads seccomp, then waits on the job socket. All of that can happen while the slot is idle
+ * the slot's empty network namespace, joins the slot's root template for the box's plan
+ * (template.c: the root, tmpfs, read-only binds and job tmpfs parts, built once per slot and
+ * package by another capsule-box run) and unshares a private copy of it, mounts its own
+ * procfs and clones the program, which takes default signals and loads seccomp, then waits
+ * on the job socket. All of that can happen while the slot is idle
  * (sbx_slot_prepare), so a job pays only for what follows: the worker writes the stage's
  * limits into the leaf and sends argv, envp, rlimits and the stdin fd; the program joins the
  * leaf, takes its fds, limits and the slot uid, drops every capability, sets no_new_privs and
@@ -166,6 +168,7 @@ void sbx__slot_release(struct sbx_slot *slot)
 {
     sbx_slot_discard(slot);
     (void)sbx_slot_quiesce(slot);
+    sbx__slot_templates_drop(slot);
 }
 
 /* The package's box path must be a plain absolute path outside what the slot template
@@ -247,6 +250,22 @@ static int send_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+int sbx__plan_encode(const char *box_root, const struct sbx_mount_plan *plan, struct strbuf *ret)
+{
+    if (strbuf_append(ret, box_root, strlen(box_root) + 1) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < plan->n; i++) {
+        const struct sbx_mount_op *op = &plan->ops[i];
+        unsigned char kind = (unsigned char)op->kind;
+        const char *src = op->src ? op->src : "";
+        if (strbuf_append(ret, &kind, 1) < 0 ||
+            strbuf_append(ret, op->dst, strlen(op->dst) + 1) < 0 ||
+            strbuf_append(ret, src, strlen(src) + 1) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret)
 {
     struct sbx_spec_header h = {
@@ -259,6 +278,9 @@ int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret)
         .status_fd = a->status_fd,
         .error_fd = a->error_fd,
         .netns_fd = a->netns_fd,
+        .mode = (uint32_t)a->mode,
+        .template_fd = a->template_fd,
+        .template_root_fd = a->template_root_fd,
         .uid = a->uid,
         .gid = a->gid,
         .n_cgroup_fds = (uint32_t)a->n_cgroup_fds,
@@ -270,17 +292,7 @@ int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret)
         return -E2BIG;
     for (size_t i = 0; i < a->n_cgroup_fds; i++)
         h.cgroup_fds[i] = a->cgroup_fds[i];
-    if (strbuf_append(&strings, a->box_root, strlen(a->box_root) + 1) < 0)
-        r = -ENOMEM;
-    for (size_t i = 0; r >= 0 && i < a->plan->n; i++) {
-        const struct sbx_mount_op *op = &a->plan->ops[i];
-        unsigned char kind = (unsigned char)op->kind;
-        const char *src = op->src ? op->src : "";
-        if (strbuf_append(&strings, &kind, 1) < 0 ||
-            strbuf_append(&strings, op->dst, strlen(op->dst) + 1) < 0 ||
-            strbuf_append(&strings, src, strlen(src) + 1) < 0)
-            r = -ENOMEM;
-    }
+    r = sbx__plan_encode(a->box_root, a->plan, &strings);
     if (r >= 0 && strings.len > SBX_SPEC_STRINGS_MAX)
         r = -E2BIG;
     h.strings_len = (uint32_t)strings.len;
@@ -340,10 +352,10 @@ static long clone3_call(struct clone_args_v0 *ca, void (*fn)(const struct sbx_he
 
 /* The supervisor: new namespaces, the helper exec'd in them with the box's descriptors, the
  * spec sent after it (the socket buffers it if the helper is still starting). */
-static int clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_args *args,
-                            int our_job_fd, int *ret_pidfd)
+int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_args *args,
+                          uint64_t namespaces, int our_job_fd, int *ret_pidfd)
 {
-    int keep[6 + SBX_SPEC_CGROUP_FDS_MAX], pidfd = -1, r;
+    int keep[8 + SBX_SPEC_CGROUP_FDS_MAX], pidfd = -1, r;
     size_t n = 0;
     char fd_arg[16];
     char *argv[] = {"capsule-box", fd_arg, NULL};
@@ -360,6 +372,8 @@ static int clone_supervisor(const struct sbx_context *ctx, const struct sbx_chil
     keep[n++] = args->status_fd;
     keep[n++] = args->error_fd;
     keep[n++] = args->netns_fd;
+    keep[n++] = args->template_fd;
+    keep[n++] = args->template_root_fd;
     for (size_t i = 0; i < args->n_cgroup_fds; i++)
         keep[n++] = args->cgroup_fds[i];
     snprintf(fd_arg, sizeof(fd_arg), "%d", args->job_fd);
@@ -374,8 +388,7 @@ static int clone_supervisor(const struct sbx_context *ctx, const struct sbx_chil
         return -ENOMEM;
     }
     struct clone_args_v0 ca = {
-        .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD |
-                 CLONE_SHARES_MEMORY,
+        .flags = namespaces | CLONE_PIDFD | CLONE_SHARES_MEMORY,
         .pidfd = (uint64_t)(uintptr_t)&pidfd,
         .exit_signal = SIGCHLD,
         .stack = (uint64_t)(uintptr_t)stack,
@@ -467,6 +480,11 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
     }
     /* Locks only where no inode the box can lock is seen outside the slot (private.c). */
     bool locks_private = slot->ctx->locks_squatted && sbx__slot_private_plan(slot, &b->plan) >= 0;
+    const struct sbx_root_template *tpl;
+    /* after the covers: a template binds what the slot's namespace shows (template.c) */
+    r = sbx__slot_template(slot, &b->plan, package_dir, prepared_dir, &tpl, reterr);
+    if (r < 0)
+        goto fail_fds;
     struct sbx_child_args args = {
         .box_root = slot->ctx->box_root,
         .plan = &b->plan,
@@ -480,9 +498,14 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         .uid = slot->uid,
         .gid = slot->gid,
         .seccomp = locks_private ? &slot->ctx->seccomp_prog : &slot->ctx->seccomp_prog_deny_locks,
+        .mode = SBX_SPEC_MODE_BOX,
+        .template_fd = tpl->mntns_fd,
+        .template_root_fd = tpl->root_fd,
     };
     args.cgroup_fds = cg_fds;
-    r = clone_supervisor(slot->ctx, &args, sock[0], &b->pidfd);
+    /* no CLONE_NEWNS: PID 1 unshares its mount namespace from the template's */
+    r = sbx__clone_supervisor(slot->ctx, &args, CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS, sock[0],
+                              &b->pidfd);
     if (r < 0) {
         set_error(reterr, "clone3", r, NULL);
         goto fail_fds;

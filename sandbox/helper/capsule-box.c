@@ -1,10 +1,11 @@
-/* capsule-box: PID 1 of every box. The daemon's clone (new PID, mount, IPC and UTS
- * namespaces, sharing the daemon's memory until this execve) runs this small static program,
- * so a box never copies the daemon's address space and the daemon takes no copy-on-write
- * faults for it. argv[1] is the job socket; the box spec arrives on it first (internal.h),
- * then the job. Everything else is sbx__child_supervisor() (child.c): build the root, clone
- * the program, reap, report. Not a command for people: run by hand it finds no spec and exits
- * 125. */
+/* capsule-box: PID 1 of every box, and the builder of every root template. The daemon's clone
+ * (new PID, IPC and UTS namespaces for a box, a new mount namespace for a template, sharing
+ * the daemon's memory until this execve) runs this small static program, so a box never
+ * copies the daemon's address space and the daemon takes no copy-on-write faults for it.
+ * argv[1] is the job socket; the spec arrives on it first (internal.h), then, for a box, the
+ * job. Everything else is sbx__child_supervisor() (child.c): build a template and hand it
+ * over, or join one, clone the program, reap, report. Not a command for people: run by hand
+ * it finds no spec and exits 125. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,7 +60,9 @@ static int receive_spec(int job_fd, struct sbx_child_args *a, struct sbx_mount_p
     if (h.magic != SBX_SPEC_MAGIC || h.n_ops > SBX_SPEC_OPS_MAX || h.n_insns == 0 ||
         h.n_insns > BPF_MAXINSNS || h.strings_len == 0 || h.strings_len > SBX_SPEC_STRINGS_MAX ||
         h.n_cgroup_fds > SBX_SPEC_CGROUP_FDS_MAX || !fd_ok(h.stdout_fd) || !fd_ok(h.stderr_fd) ||
-        !fd_ok(h.status_fd) || !fd_ok(h.error_fd) || h.job_fd != job_fd)
+        !fd_ok(h.status_fd) || !fd_ok(h.error_fd) || h.job_fd != job_fd ||
+        (h.mode != SBX_SPEC_MODE_TEMPLATE && h.mode != SBX_SPEC_MODE_BOX) ||
+        (h.mode == SBX_SPEC_MODE_BOX && (!fd_ok(h.template_fd) || !fd_ok(h.template_root_fd))))
         return -EPROTO;
     insns = calloc(h.n_insns, sizeof(*insns));
     strings = malloc(h.strings_len);
@@ -108,6 +111,9 @@ static int receive_spec(int job_fd, struct sbx_child_args *a, struct sbx_mount_p
     a->uid = h.uid;
     a->gid = h.gid;
     a->seccomp = prog;
+    a->mode = (int)h.mode;
+    a->template_fd = h.mode == SBX_SPEC_MODE_BOX ? h.template_fd : -1;
+    a->template_root_fd = h.mode == SBX_SPEC_MODE_BOX ? h.template_root_fd : -1;
     return 0;
 }
 

@@ -144,6 +144,16 @@ int chdir(const char *path)
     return (int)SYS(SYS_chdir, path);
 }
 
+int chroot(const char *path)
+{
+    return (int)SYS(SYS_chroot, path);
+}
+
+int fchdir(int fd)
+{
+    return (int)SYS(SYS_fchdir, fd);
+}
+
 int mkdir(const char *path, mode_t mode)
 {
     return (int)SYS(SYS_mkdir, path, mode);
@@ -177,6 +187,11 @@ int sethostname(const char *name, size_t len)
 int setns(int fd, int nstype)
 {
     return (int)SYS(SYS_setns, fd, nstype);
+}
+
+int unshare(int flags)
+{
+    return (int)SYS(SYS_unshare, flags);
 }
 
 pid_t setsid(void)
@@ -214,6 +229,11 @@ int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl)
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     return SYS(SYS_recvmsg, fd, msg, flags);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return SYS(SYS_sendmsg, fd, msg, flags);
 }
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

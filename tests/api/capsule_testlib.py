@@ -458,15 +458,21 @@ def cgroup_procs(path):
 # the pidfd, the read ends of the stdout/stderr/status/error pipes and the job socket, plus
 # the leaf cgroup's control files (counted by path).
 BOX_FDS_BESIDES_CGROUP = 6
+# Root templates a slot keeps (sandbox/template.c, SBX_TEMPLATES_MAX), kept while the slot runs
+# that package, dropped after 10 s: two descriptors each, its mount namespace (counted by its
+# mnt:[...] target) and an O_PATH of its root (whose target names nothing of this namespace).
+TEMPLATES_PER_SLOT = 2
+TEMPLATE_FDS = 2
 
 
 def daemon_resources(pid):
     """RSS, threads and fds of the daemon; `fds_base` leaves out the fds of the boxes it keeps
-    (`boxes`, counted by their pidfds), which come and go with the slots' warm boxes."""
+    (`boxes`, counted by their pidfds), which come and go with the slots' warm boxes, and of
+    its root templates (`templates`, mount namespaces), which come and go with packages."""
     st = _status_fields(pid) or {}
     rss_kb = int(st.get("VmRSS", "0 kB").split()[0])
     threads = int(st.get("Threads", "0"))
-    fds, pidfds, leaf_files = -1, 0, 0
+    fds, pidfds, leaf_files, templates = -1, 0, 0, 0
     try:
         names = os.listdir("/proc/%d/fd" % pid)
         fds = len(names)
@@ -479,10 +485,14 @@ def daemon_resources(pid):
                 pidfds += 1
             elif "/boxes/slot-" in target:
                 leaf_files += 1
+            elif target.startswith("mnt:["):
+                templates += 1
     except OSError:
         pass
-    base = fds - leaf_files - BOX_FDS_BESIDES_CGROUP * pidfds if fds >= 0 else -1
-    return {"rss_kb": rss_kb, "threads": threads, "fds": fds, "fds_base": base, "boxes": pidfds}
+    base = (fds - leaf_files - BOX_FDS_BESIDES_CGROUP * pidfds - TEMPLATE_FDS * templates
+            if fds >= 0 else -1)
+    return {"rss_kb": rss_kb, "threads": threads, "fds": fds, "fds_base": base, "boxes": pidfds,
+            "templates": templates}
 
 
 # --------------------------------------------------------------------------------------------

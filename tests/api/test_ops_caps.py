@@ -60,7 +60,7 @@ class UnitCapabilitiesTest(T.CapsuleTestCase):
     def test_unit_set_is_the_documented_one(self):
         self.assertEqual(sorted(self.caps), sorted([
             "CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_CHOWN", "CAP_FOWNER",
-            "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_SYS_RESOURCE"]))
+            "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_SYS_RESOURCE", "CAP_SYS_CHROOT"]))
 
     def test_fixture_jobs_under_unit_caps(self):
         d = T.Daemon(runtimes="fixture")

@@ -23,11 +23,13 @@ SLOTS = 6
 # built while it runs), each 6 descriptors plus its leaf's control files (one cgroup.procs or
 # tasks per hierarchy, and cpu, peak, oom, pids, kill: at most 5 + hierarchies), up to
 # SBX_RETIRING_MAX (4) finished boxes awaiting their reap (pidfd + leaf files each), and the
-# running job's own (epoll, timerfd, stdin memfd, job socket message, directory fds): 8.
+# running job's own (epoll, timerfd, stdin memfd, job socket message, directory fds): 8, and
+# its root templates (SBX_TEMPLATES_MAX = 2, two descriptors each).
 MAX_HIERARCHIES = 5
 LEAF_FILES = 5 + MAX_HIERARCHIES
 WARM_BOX_BOUND = T.BOX_FDS_BESIDES_CGROUP + LEAF_FILES
-FDS_PER_SLOT_BOUND = 2 * WARM_BOX_BOUND + 4 * (1 + LEAF_FILES) + 8
+TEMPLATES_BOUND = T.TEMPLATES_PER_SLOT * T.TEMPLATE_FDS
+FDS_PER_SLOT_BOUND = 2 * WARM_BOX_BOUND + 4 * (1 + LEAF_FILES) + 8 + TEMPLATES_BOUND
 
 
 def fd_targets(pid):
@@ -132,7 +134,9 @@ class DescriptorBound(T.CapsuleTestCase):
                 if now.get(k, 0) != base_targets.get(k, 0)}
         self.assertEqual(rest["fds_base"], base, (rest, diff))
         self.assertTrue(0 < rest["boxes"] <= SLOTS, rest)
-        self.assertLessEqual(rest["fds"] - base, rest["boxes"] * WARM_BOX_BOUND, (rest, diff))
+        self.assertLessEqual(rest["fds"] - base, rest["boxes"] * WARM_BOX_BOUND +
+                             SLOTS * TEMPLATES_BOUND, (rest, diff))
+        self.assertLessEqual(rest["templates"], SLOTS * T.TEMPLATES_PER_SLOT, rest)
         # the drain: one job still runs; every idle slot's warm box is given back at once
         hold = threading.Thread(target=lambda: d.execute(job("sh", "sleep 4; echo held")),
                                 daemon=True)

@@ -128,7 +128,7 @@ class PackageTest(unittest.TestCase):
         caps = set(lines["CapabilityBoundingSet"].split())
         self.assertEqual(caps, {"CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP",
                                 "CAP_CHOWN", "CAP_FOWNER", "CAP_DAC_OVERRIDE", "CAP_KILL",
-                                "CAP_SYS_RESOURCE"})
+                                "CAP_SYS_RESOURCE", "CAP_SYS_CHROOT"})
         # options whose filters or mounts would break the sandbox
         for bad in ("RestrictNamespaces", "ProtectHostname", "MemoryDenyWriteExecute",
                     "SystemCallFilter", "ProtectControlGroups", "PrivateDevices", "ProtectClock"):

@@ -65,6 +65,9 @@ static struct sbx_spec_header valid_header(void)
                                     .stderr_fd = 5,
                                     .status_fd = 6,
                                     .error_fd = 7,
+                                    .mode = SBX_SPEC_MODE_BOX,
+                                    .template_fd = 8,
+                                    .template_root_fd = 9,
                                     /* should a check ever let one of these through, the
                                      * helper's first step (setns on stdin) fails: nothing
                                      * of this host is touched */
@@ -105,6 +108,21 @@ TEST(helper_refuses_what_is_not_a_spec)
     memcpy(buf, &h, sizeof(h));
     ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
     h = valid_header();
+    h.mode = 0; /* neither a template to build nor a box */
+    memcpy(buf, &h, sizeof(h));
+    ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
+    h.mode = SBX_SPEC_MODE_BOX + 1;
+    memcpy(buf, &h, sizeof(h));
+    ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
+    h = valid_header();
+    h.template_fd = 2; /* a box needs its template */
+    memcpy(buf, &h, sizeof(h));
+    ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
+    h = valid_header();
+    h.template_root_fd = -1; /* and the template's root */
+    memcpy(buf, &h, sizeof(h));
+    ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
+    h = valid_header();
     memcpy(buf, &h, sizeof(h));
     ASSERT_EQ(run_helper(buf, sizeof(h) + 4, 0), 125); /* cut short */
     ASSERT_EQ(run_helper(buf, sizeof(buf), 1), 125);   /* a spec for another socket */
@@ -135,7 +153,10 @@ TEST(spec_carries_plan_filter_and_descriptors)
                                .error_fd = 14,
                                .uid = 66001,
                                .gid = 66002,
-                               .seccomp = &prog};
+                               .seccomp = &prog,
+                               .mode = SBX_SPEC_MODE_BOX,
+                               .template_fd = 15,
+                               .template_root_fd = 16};
     static const char strings[] = "/root\0"
                                   "\0/root/box\0\0"
                                   "\2/root/usr\0/usr";
@@ -148,6 +169,9 @@ TEST(spec_carries_plan_filter_and_descriptors)
     ASSERT_EQ(h.magic, SBX_SPEC_MAGIC);
     ASSERT_EQ(h.n_ops, 2);
     ASSERT_EQ(h.n_insns, 3);
+    ASSERT_EQ(h.mode, SBX_SPEC_MODE_BOX);
+    ASSERT_EQ(h.template_fd, 15);
+    ASSERT_EQ(h.template_root_fd, 16);
     ASSERT_EQ(h.strings_len, sizeof(strings));
     ASSERT_EQ(h.netns_fd, 9);
     ASSERT_EQ(h.job_fd, 10);
@@ -240,7 +264,10 @@ TEST(helper_takes_a_spec_and_reports_its_first_failing_step)
                                .error_fd = err[1],
                                .uid = 65534,
                                .gid = 65534,
-                               .seccomp = &prog};
+                               .seccomp = &prog,
+                               .mode = SBX_SPEC_MODE_BOX,
+                               .template_fd = null_fd,
+                               .template_root_fd = null_fd};
     ASSERT_OK(sbx__spec_encode(&a, &spec));
     snprintf(arg, sizeof(arg), "%d", sv[1]);
     pid = fork();

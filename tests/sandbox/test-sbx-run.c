@@ -548,3 +548,102 @@ TEST(missing_program_is_exit_127)
     sbx_result_done(&res);
     teardown();
 }
+
+/* Runs `script` with `dir` bound at /opt/pkg; returns the slot's template count after it. */
+static unsigned run_with_package(const char *dir, const char *script, struct sbx_result *res)
+{
+    struct sbx_spec spec = {.package_dir = dir, .package_box_dir = "/opt/pkg"};
+
+    run_sh(script, &spec, res);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    return slot->templates_built;
+}
+
+/* A slot builds a package's root once (template.c) and keeps the two it used last: every box
+ * still sees its own package only, its own procfs (its PID namespace's) and a read-only root. */
+TEST(boxes_of_a_slot_share_a_root_template_per_package)
+{
+    static const char order[] = "aabacb";
+    static const unsigned built[] = {1, 1, 2, 2, 3, 4}; /* c evicts b, the least recent */
+    char dirs[3][32], cmd[200];
+    unsigned base;
+
+    setup();
+    base = slot->templates_built;
+    for (int i = 0; i < 3; i++) {
+        snprintf(dirs[i], sizeof(dirs[i]), "/tmp/capsule-tpl-%c-XXXXXX", 'a' + i);
+        ASSERT_NOT_NULL(mkdtemp(dirs[i]));
+        chmod(dirs[i], 0755);
+        snprintf(cmd, sizeof(cmd), "touch %s/in-%c", dirs[i], 'a' + i);
+        ASSERT_EQ(system(cmd), 0);
+    }
+    for (size_t i = 0; i < sizeof(order) - 1; i++) {
+        struct sbx_result res = {0};
+        char want[64];
+        int pkg = order[i] - 'a';
+        unsigned n = run_with_package(dirs[pkg],
+                                      "ls /opt/pkg; echo $$; cut -d' ' -f1 /proc/$$/stat; "
+                                      "touch /probe 2>/dev/null || echo read-only",
+                                      &res);
+        snprintf(want, sizeof(want), "in-%c\n2\n2\nread-only\n", order[i]);
+        ASSERT_STREQ(res.out.data, want);
+        ASSERT_EQ(n - base, built[i]);
+        sbx_result_done(&res);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dirs[i]);
+        ASSERT_EQ(system(cmd), 0);
+    }
+    teardown();
+}
+
+/* A package directory swapped for a new one (what an install or removal does) is a new root:
+ * the template of the old one, which pins the old directory, never serves it. */
+TEST(a_replaced_package_directory_gets_its_own_template)
+{
+    char dir[] = "/tmp/capsule-tpl-swap-XXXXXX", cmd[300];
+    struct sbx_result res = {0};
+    unsigned first;
+
+    setup();
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(cmd, sizeof(cmd), "echo 1 > %s/v", dir);
+    ASSERT_EQ(system(cmd), 0);
+    first = run_with_package(dir, "cat /opt/pkg/v", &res);
+    ASSERT_STREQ(res.out.data, "1\n");
+    sbx_result_done(&res);
+    snprintf(cmd, sizeof(cmd), "mv %s %s.old && mkdir -m 755 %s && echo 2 > %s/v", dir, dir, dir,
+             dir);
+    ASSERT_EQ(system(cmd), 0);
+    ASSERT_EQ(run_with_package(dir, "cat /opt/pkg/v", &res), first + 1);
+    ASSERT_STREQ(res.out.data, "2\n");
+    sbx_result_done(&res);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s %s.old", dir, dir);
+    ASSERT_EQ(system(cmd), 0);
+    teardown();
+}
+
+/* A root that cannot be built fails the run with the mount op's path, and leaves no process. */
+TEST(a_template_that_cannot_be_built_names_its_mount)
+{
+    static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+    const char *argv[] = {"/bin/true", NULL};
+    struct sbx_spec spec = {.argv = argv,
+                            .envp = envp,
+                            .package_dir = "/nonexistent/capsule-package",
+                            .package_box_dir = "/opt/pkg",
+                            .wall_limit_ms = 5000};
+    struct sbx_result res = {0};
+    struct sbx_error e = {0};
+
+    setup();
+    spec.stdin_fd = stdin_fd("");
+    ASSERT_EQ(sbx_run(slot, &spec, &res, &e), -ENOENT);
+    ASSERT_STREQ(e.step, "mount");
+    ASSERT_NOT_NULL(strstr(e.path, "/opt/pkg"));
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_EQ(count_slot_processes(), 0);
+    close(spec.stdin_fd);
+    teardown();
+}
