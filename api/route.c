@@ -131,13 +131,24 @@ void api_routes_done(struct api_routes *routes)
 /* Bodies past this size leave their memory to the system when their request ends. */
 #define TRIM_AFTER_BODY (1u << 20)
 
+static size_t stage_bytes(const struct eng_stage_result *st)
+{
+    return st->stdout_len + st->stderr_len + st->output_len;
+}
+
+/* The outputs a result holds: megabytes of them are given back like a big body. */
+static size_t result_bytes(const struct eng_result *res)
+{
+    return res ? stage_bytes(&res->compile) + stage_bytes(&res->run) : 0;
+}
+
 void api_conn_free(struct api_conn *c)
 {
     bool big;
 
     if (!c)
         return;
-    big = c->body.alloc >= TRIM_AFTER_BODY;
+    big = c->body.alloc >= TRIM_AFTER_BODY || result_bytes(c->result) >= TRIM_AFTER_BODY;
     strbuf_done(&c->body);
     eng_result_free(c->result);
     rt_registry_unref(c->registry);

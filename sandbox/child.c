@@ -151,9 +151,14 @@ CHILD_FN static int drop_privileges(const struct sbx_child_args *a, int *step)
     struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
 
     *step = SBX_STEP_CAPABILITIES;
+    /* Capabilities are numbered 0 to the kernel's last (CAP_LAST_CAP, 40 on 6.x) without a
+     * gap, and each drop is a credentials copy: stop at the first number it does not know. */
     for (int cap = 0; cap <= 63; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            return -errno;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno != EINVAL || cap == 0)
+                return -errno;
+            break;
+        }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return -errno;
     *step = SBX_STEP_CREDENTIALS;

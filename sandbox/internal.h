@@ -150,6 +150,7 @@ struct sbx_root_template {
     int mntns_fd; /* -1: free */
     int root_fd;  /* its root, O_PATH: where a box's setns must land (template.c) */
     uint64_t built_usec, last_used;
+    bool locks_private; /* its binds are the slot's covers (private.c): locks allowed */
 };
 struct sbx_box;
 /** Kills and reaps every box of the slot, warm ones included (context teardown). */

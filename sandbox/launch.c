@@ -478,13 +478,12 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         set_error(reterr, "pipes", r, NULL);
         goto fail_fds;
     }
-    /* Locks only where no inode the box can lock is seen outside the slot (private.c). */
-    bool locks_private = slot->ctx->locks_squatted && sbx__slot_private_plan(slot, &b->plan) >= 0;
     const struct sbx_root_template *tpl;
-    /* after the covers: a template binds what the slot's namespace shows (template.c) */
     r = sbx__slot_template(slot, &b->plan, package_dir, prepared_dir, &tpl, reterr);
     if (r < 0)
         goto fail_fds;
+    /* Locks only where no inode the box can lock is seen outside the slot (private.c). */
+    bool locks_private = tpl->locks_private;
     struct sbx_child_args args = {
         .box_root = slot->ctx->box_root,
         .plan = &b->plan,

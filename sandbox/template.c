@@ -17,7 +17,9 @@
  * A template's binds resolved their sources when it was built. The package directories are the
  * ones that change under a running daemon (an install or removal swaps a link): their device and
  * inode are part of the key, and a template pins its own, so a new directory can never pass for
- * the old one. Anything else a template binds is rebuilt after SBX_TEMPLATE_MAX_AGE_USEC. */
+ * the old one. Anything else a template binds is rebuilt after SBX_TEMPLATE_MAX_AGE_USEC. The
+ * slot's covers (private.c) are checked when a template is built, not per box: its binds hold
+ * the covers they were made of. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -219,6 +221,9 @@ int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
             victim = c;
     }
     if (!t) {
+        /* The covers first: a template binds what the slot's namespace shows, and keeps it
+         * (a package directory made again, which would be bare, has another key). */
+        bool locks_private = slot->ctx->locks_squatted && sbx__slot_private_plan(slot, plan) >= 0;
         r = template_build(slot, plan, fds, reterr);
         if (r < 0) {
             strbuf_done(&key);
@@ -231,6 +236,7 @@ int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
         t->key = key.data;
         t->key_len = key.len;
         t->built_usec = now;
+        t->locks_private = locks_private;
         key = (struct strbuf){0};
     }
     strbuf_done(&key);
