@@ -38,7 +38,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom"};
 
-static void set_error(struct sbx_error *e, const char *step, int err, const char *path)
+void sbx__set_error(struct sbx_error *e, const char *step, int err, const char *path)
 {
     if (!e)
         return;
@@ -315,7 +315,7 @@ static int open_helper(struct sbx_context *ctx, struct sbx_error *reterr)
     }
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n < 0) {
-        set_error(reterr, "box-helper", -errno, "/proc/self/exe");
+        sbx__set_error(reterr, "box-helper", -errno, "/proc/self/exe");
         return -errno;
     }
     exe[n] = '\0';
@@ -332,7 +332,7 @@ out:
     if (r >= 0 && !(ctx->helper_path = strdup(path)))
         r = -ENOMEM;
     if (r < 0)
-        set_error(reterr, "box-helper", r, path);
+        sbx__set_error(reterr, "box-helper", r, path);
     return r;
 }
 
@@ -365,13 +365,13 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
             return -errno;
         if (mkdir(s->dir, 0755) < 0 && errno != EEXIST) {
             int r = -errno;
-            set_error(reterr, "slot-dir", r, s->dir);
+            sbx__set_error(reterr, "slot-dir", r, s->dir);
             return r;
         }
         if (!ctx->cfg.networking) {
             int r = sbx__netns_make(ctx->host_netns_fd, &s->netns_fd, &s->unix_table_fd);
             if (r < 0) {
-                set_error(reterr, "netns", r, NULL);
+                sbx__set_error(reterr, "netns", r, NULL);
                 return r;
             }
         }
@@ -397,7 +397,7 @@ static int lock_instance(struct sbx_context *ctx, struct sbx_error *reterr)
         r = mkdir_p(ctx->lock_path, 0755);
         *slash = '/';
         if (r < 0) {
-            set_error(reterr, "instance-lock", r, ctx->lock_path);
+            sbx__set_error(reterr, "instance-lock", r, ctx->lock_path);
             return r;
         }
     }
@@ -408,13 +408,13 @@ static int lock_instance(struct sbx_context *ctx, struct sbx_error *reterr)
         ctx->lock_fd = open(ctx->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (ctx->lock_fd < 0) {
             r = -errno;
-            set_error(reterr, "instance-lock", r, ctx->lock_path);
+            sbx__set_error(reterr, "instance-lock", r, ctx->lock_path);
             return r;
         }
         if (flock(ctx->lock_fd, LOCK_EX | LOCK_NB) < 0) {
             r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-            set_error(reterr, "instance-lock (another capsuled runs this instance)", r,
-                      ctx->lock_path);
+            sbx__set_error(reterr, "instance-lock (another capsuled runs this instance)", r,
+                           ctx->lock_path);
             return r;
         }
         if (fstat(ctx->lock_fd, &held) == 0 && lstat(ctx->lock_path, &now) == 0 &&
@@ -422,7 +422,7 @@ static int lock_instance(struct sbx_context *ctx, struct sbx_error *reterr)
             break;
         ctx->lock_fd = safe_close(ctx->lock_fd);
         if (attempt == 8) {
-            set_error(reterr, "instance-lock", -EAGAIN, ctx->lock_path);
+            sbx__set_error(reterr, "instance-lock", -EAGAIN, ctx->lock_path);
             return -EAGAIN;
         }
     }
@@ -450,12 +450,12 @@ static int context_init(struct sbx_context *ctx, struct sbx_error *reterr)
     /* A private mount namespace for the daemon: job mounts never show on the host, and
      * MS_SLAVE still lets host mounts (a new toolchain) propagate in. */
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
-        set_error(reterr, "mount-namespace", -errno, NULL);
+        sbx__set_error(reterr, "mount-namespace", -errno, NULL);
         return -errno;
     }
     r = setup_run_dir(ctx);
     if (r < 0) {
-        set_error(reterr, "run-dir", r, ctx->run_dir);
+        sbx__set_error(reterr, "run-dir", r, ctx->run_dir);
         return r;
     }
     r = setup_slots(ctx, reterr);
@@ -468,7 +468,7 @@ static int context_init(struct sbx_context *ctx, struct sbx_error *reterr)
     if (r >= 0)
         r = sbx__seccomp_build(true, &ctx->bpf_deny_locks);
     if (r < 0) {
-        set_error(reterr, "seccomp", r, NULL);
+        sbx__set_error(reterr, "seccomp", r, NULL);
         return r;
     }
     ctx->seccomp_prog = (struct sock_fprog){.len = ctx->bpf.len, .filter = ctx->bpf.insns};
@@ -479,13 +479,13 @@ static int context_init(struct sbx_context *ctx, struct sbx_error *reterr)
         sbx__locks_unsquat(ctx);
     r = prepare_etc(ctx);
     if (r < 0) {
-        set_error(reterr, "etc", r, ctx->etc_dir);
+        sbx__set_error(reterr, "etc", r, ctx->etc_dir);
         return r;
     }
     for (unsigned i = 0; i < ctx->n_slots; i++) {
         r = plan_slot(ctx, &ctx->slots[i]);
         if (r < 0) {
-            set_error(reterr, "mount-plan", r, NULL);
+            sbx__set_error(reterr, "mount-plan", r, NULL);
             return r;
         }
     }

@@ -327,6 +327,8 @@ struct sbx_spec_header {
     int32_t cgroup_fds[SBX_SPEC_CGROUP_FDS_MAX];
 };
 struct strbuf;
+/** Fills *e (when not NULL): the step, the negative errno, the path cut to fit (context.c). */
+void sbx__set_error(struct sbx_error *e, const char *step, int err, const char *path);
 /** The spec of a box, ready to send (launch.c). */
 int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret);
 /** Appends the plan as the spec carries it: the box root, then per op its kind as one byte,

@@ -227,15 +227,6 @@ static int plan_for(struct sbx_slot *slot, const char *package_dir, const char *
     return 0;
 }
 
-static void set_error(struct sbx_error *e, const char *step, int err, const char *path)
-{
-    if (!e)
-        return;
-    e->step = step;
-    e->err = err;
-    snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
-}
-
 static int send_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -440,12 +431,12 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
     memset(pipes, -1, sizeof(pipes));
     /* a namespace a job left sockets in is never joined: swap it first (netns.c) */
     if (slot->netns_dirty && (r = sbx__slot_netns_recycle(slot)) < 0) {
-        set_error(reterr, "netns", r, NULL);
+        sbx__set_error(reterr, "netns", r, NULL);
         return r;
     }
     b = calloc(1, sizeof(*b));
     if (!b) {
-        set_error(reterr, "box", -ENOMEM, NULL);
+        sbx__set_error(reterr, "box", -ENOMEM, NULL);
         return -ENOMEM;
     }
     *b = (struct sbx_box){.pidfd = -1,
@@ -462,7 +453,7 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
     if (r >= 0)
         r = plan_for(slot, package_dir, package_box_dir, prepared_dir, &b->plan);
     if (r < 0) {
-        set_error(reterr, "plan", r, NULL);
+        sbx__set_error(reterr, "plan", r, NULL);
         goto fail;
     }
     r = sbx__cgroup_leaf_create(slot->ctx->cgroup, slot->index, ++slot->stage_seq, NULL, &b->leaf,
@@ -475,7 +466,7 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
     if (r >= 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock) < 0)
         r = -errno;
     if (r < 0) {
-        set_error(reterr, "pipes", r, NULL);
+        sbx__set_error(reterr, "pipes", r, NULL);
         goto fail_fds;
     }
     const struct sbx_root_template *tpl;
@@ -506,7 +497,7 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
     r = sbx__clone_supervisor(slot->ctx, &args, CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS, sock[0],
                               &b->pidfd);
     if (r < 0) {
-        set_error(reterr, "clone3", r, NULL);
+        sbx__set_error(reterr, "clone3", r, NULL);
         goto fail_fds;
     }
     b->stdout_fd = TAKE_FD(pipes[0][0]);
@@ -538,7 +529,7 @@ int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char 
     int r;
 
     if (slot->aborted) {
-        set_error(reterr, "aborted", -ECANCELED, NULL);
+        sbx__set_error(reterr, "aborted", -ECANCELED, NULL);
         return -ECANCELED;
     }
     if (slot->warm && box_fits(slot->warm, package_dir, package_box_dir, prepared_dir))
@@ -609,7 +600,7 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct sbx_
 
     h.strings_len = argv_len + env_len;
     if (h.argc == 0 || h.strings_len > SBX_JOB_STRINGS_MAX) {
-        set_error(reterr, "job", -E2BIG, NULL);
+        sbx__set_error(reterr, "job", -E2BIG, NULL);
         return -E2BIG;
     }
     r = sbx__cgroup_leaf_set_limits(b->leaf, &limits, reterr);
@@ -630,7 +621,7 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct sbx_
     }
     strbuf_done(&job);
     if (r < 0)
-        set_error(reterr, "job-send", r, NULL);
+        sbx__set_error(reterr, "job-send", r, NULL);
     return r;
 }
 
@@ -675,12 +666,12 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
     r = sbx__monitor_run(&mon, res, &cerr);
     if (r < 0) {
         if (cerr.step)
-            set_error(reterr, sbx__child_step_name(cerr.step), r,
-                      cerr.step == SBX_STEP_MOUNT_OP && (size_t)cerr.detail < b->plan.n
-                          ? b->plan.ops[cerr.detail].dst
-                          : NULL);
+            sbx__set_error(reterr, sbx__child_step_name(cerr.step), r,
+                           cerr.step == SBX_STEP_MOUNT_OP && (size_t)cerr.detail < b->plan.n
+                               ? b->plan.ops[cerr.detail].dst
+                               : NULL);
         else if (!reterr || !reterr->step)
-            set_error(reterr, "monitor", r, NULL);
+            sbx__set_error(reterr, "monitor", r, NULL);
         (void)syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
     }
     safe_close(mon.stdout_fd);
@@ -699,7 +690,7 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
     int r;
 
     if (slot->aborted) {
-        set_error(reterr, "aborted", -ECANCELED, NULL);
+        sbx__set_error(reterr, "aborted", -ECANCELED, NULL);
         return -ECANCELED;
     }
     b = TAKE_PTR(slot->warm);
@@ -722,7 +713,7 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
     if (r >= 0 && k < 0) {
         /* A process that will not leave its cgroup is a box failure: never report success
          * while something of an earlier job may still run. */
-        set_error(reterr, "cgroup-destroy", k, NULL);
+        sbx__set_error(reterr, "cgroup-destroy", k, NULL);
         r = k;
     }
     if (r < 0) {

@@ -43,15 +43,6 @@
  * source on a hung file system) and is killed. */
 #define TEMPLATE_BUILD_TIMEOUT_MS 10000
 
-static void set_error(struct sbx_error *e, const char *step, int err, const char *path)
-{
-    if (!e)
-        return;
-    e->step = step;
-    e->err = err;
-    snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
-}
-
 static int append_identity(struct strbuf *key, const char *dir)
 {
     struct stat st;
@@ -132,14 +123,15 @@ static int receive_template(int sock, int error_fd, int pidfd, const struct sbx_
     (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     if (read(error_fd, &rec, sizeof(rec)) == (ssize_t)sizeof(rec) && rec.step > 0) {
         r = rec.err > 0 ? -rec.err : -EIO;
-        set_error(reterr, sbx__child_step_name(rec.step), r,
-                  rec.step == SBX_STEP_MOUNT_OP && rec.detail >= 0 && (size_t)rec.detail < plan->n
-                      ? plan->ops[rec.detail].dst
-                      : NULL);
+        sbx__set_error(reterr, sbx__child_step_name(rec.step), r,
+                       rec.step == SBX_STEP_MOUNT_OP && rec.detail >= 0 &&
+                               (size_t)rec.detail < plan->n
+                           ? plan->ops[rec.detail].dst
+                           : NULL);
         return r;
     }
     r = r == 0 ? -ETIMEDOUT : -EPROTO;
-    set_error(reterr, "root-template", r, NULL);
+    sbx__set_error(reterr, "root-template", r, NULL);
     return r;
 }
 
@@ -153,7 +145,7 @@ static int template_build(struct sbx_slot *slot, const struct sbx_mount_plan *pl
     if (pipe2(errp, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock) < 0)
         r = -errno;
     if (r < 0) {
-        set_error(reterr, "pipes", r, NULL);
+        sbx__set_error(reterr, "pipes", r, NULL);
         goto done;
     }
     /* The builder needs no output: its one pipe stands in for every stream it will not use. */
@@ -177,7 +169,7 @@ static int template_build(struct sbx_slot *slot, const struct sbx_mount_plan *pl
     errp[1] = safe_close(errp[1]);
     sock[1] = safe_close(sock[1]);
     if (r < 0) {
-        set_error(reterr, "clone3", r, NULL);
+        sbx__set_error(reterr, "clone3", r, NULL);
         goto done;
     }
     r = receive_template(sock[0], errp[0], pidfd, plan, ret_fds, reterr);
@@ -208,7 +200,7 @@ int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
     r = template_key(slot, plan, package_dir, prepared_dir, &key);
     if (r < 0) {
         strbuf_done(&key);
-        set_error(reterr, "root-template", r, NULL);
+        sbx__set_error(reterr, "root-template", r, NULL);
         return r;
     }
     for (size_t i = 0; i < SBX_TEMPLATES_MAX; i++) {
