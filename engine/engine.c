@@ -99,14 +99,16 @@ static struct job *next_job(struct worker *w)
         if (eng->stopping)
             break;
         if (eng->draining && !w->warm_released) {
-            /* Its processes and descriptors would wait for a job that will never come. The
-             * slot is this thread's: drop the lock while the box is reaped. */
+            /* Its processes and descriptors (and its root templates') would wait for a job that
+             * will never come. The slot is this thread's: drop the lock while the box is
+             * reaped. */
             w->warm_released = true;
             free(w->warm_package);
             w->warm_package = NULL;
             pthread_mutex_unlock(&eng->lock);
             sbx_slot_discard(w->slot);
             (void)sbx_slot_quiesce(w->slot);
+            sbx_slot_drop_templates(w->slot);
             pthread_mutex_lock(&eng->lock);
             continue;
         }

@@ -346,8 +346,6 @@ int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_
 int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
                        const char *package_dir, const char *prepared_dir,
                        const struct sbx_root_template **ret, struct sbx_error *reterr);
-/** Closes every template of the slot (boxes that joined one keep their copy). */
-void sbx__slot_templates_drop(struct sbx_slot *slot);
 
 /* What the daemon's clone needs to exec the helper (sbx__child_exec_helper). */
 struct sbx_helper_exec {

@@ -168,7 +168,7 @@ void sbx__slot_release(struct sbx_slot *slot)
 {
     sbx_slot_discard(slot);
     (void)sbx_slot_quiesce(slot);
-    sbx__slot_templates_drop(slot);
+    sbx_slot_drop_templates(slot);
 }
 
 /* The package's box path must be a plain absolute path outside what the slot template

@@ -78,6 +78,9 @@ int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char 
                      const char *prepared_dir, struct sbx_error *reterr);
 /** Drops the warm box, if any (e.g. the job directories were replaced). */
 void sbx_slot_discard(struct sbx_slot *slot);
+/** Drops the slot's root templates (a drain: no box will need them again). The next box of
+ *  the slot builds its template anew. */
+void sbx_slot_drop_templates(struct sbx_slot *slot);
 /** Waits until every box of the slot whose stage is over is gone: processes dead and reaped,
  *  leaf cgroups removed; then gives the slot a fresh network namespace if a socket outlived
  *  them in its own (sandbox/netns.c). Call before touching the job directories after a stage.

@@ -80,7 +80,7 @@ static void template_drop(struct sbx_root_template *t)
     t->key_len = 0;
 }
 
-void sbx__slot_templates_drop(struct sbx_slot *slot)
+void sbx_slot_drop_templates(struct sbx_slot *slot)
 {
     for (size_t i = 0; i < SBX_TEMPLATES_MAX; i++)
         template_drop(&slot->templates[i]);
