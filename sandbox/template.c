@@ -114,11 +114,17 @@ static int receive_template(int sock, int error_fd, int pidfd, const struct sbx_
             k = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
         while (k < 0 && errno == EINTR);
     }
-    cm = k == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-        cm->cmsg_len == CMSG_LEN(2 * sizeof(int))) {
-        memcpy(ret_fds, CMSG_DATA(cm), 2 * sizeof(int));
-        return 0;
+    cm = k > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int fds[2] = {-1, -1};
+        memcpy(fds, CMSG_DATA(cm), MIN(n, 2) * sizeof(int));
+        if (k == 1 && n == 2 && !(msg.msg_flags & MSG_CTRUNC)) {
+            memcpy(ret_fds, fds, sizeof(fds));
+            return 0;
+        }
+        safe_close(fds[0]); /* not what a builder sends: nothing of it is kept */
+        safe_close(fds[1]);
     }
     (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     if (read(error_fd, &rec, sizeof(rec)) == (ssize_t)sizeof(rec) && rec.step > 0) {
