@@ -145,7 +145,7 @@ int sbx__mount_plan_apply(const struct sbx_mount_plan *plan, enum sbx_apply_part
 #define SBX_TEMPLATES_MAX 2
 #define SBX_TEMPLATE_MAX_AGE_USEC (10 * 1000 * 1000)
 struct sbx_root_template {
-    char *key; /* the plan as encoded, and the identity of the package directories */
+    char *key; /* the package and prepared directories, their box path and identities */
     size_t key_len;
     int mntns_fd; /* -1: free */
     int root_fd;  /* its root, O_PATH: where a box's setns must land (template.c) */
@@ -329,11 +329,12 @@ struct sbx_spec_header {
 struct strbuf;
 /** Fills *e (when not NULL): the step, the negative errno, the path cut to fit (context.c). */
 void sbx__set_error(struct sbx_error *e, const char *step, int err, const char *path);
+struct sbx_child_error;
+/** Fills *e from a box's error record: its step, and for a mount op the op's path (launch.c). */
+void sbx__set_child_error(struct sbx_error *e, const struct sbx_child_error *rec, int err,
+                          const struct sbx_mount_plan *plan);
 /** The spec of a box, ready to send (launch.c). */
 int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret);
-/** Appends the plan as the spec carries it: the box root, then per op its kind as one byte,
- * its dst and its src ("" for none). */
-int sbx__plan_encode(const char *box_root, const struct sbx_mount_plan *plan, struct strbuf *ret);
 /** Clones PID 1 with `namespaces` (CLONE_NEW* flags), execs the helper in it, sends the spec;
  * the pidfd is the caller's to reap whatever is returned once it is set (launch.c). */
 int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_args *args,
@@ -344,8 +345,9 @@ int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_
 /** The slot's template for this plan, built if it has none (or only a stale one): the slot
  * keeps it; the caller passes it on to a box and never closes it. */
 int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
-                       const char *package_dir, const char *prepared_dir,
-                       const struct sbx_root_template **ret, struct sbx_error *reterr);
+                       const char *package_dir, const char *package_box_dir,
+                       const char *prepared_dir, const struct sbx_root_template **ret,
+                       struct sbx_error *reterr);
 
 /* What the daemon's clone needs to exec the helper (sbx__child_exec_helper). */
 struct sbx_helper_exec {

@@ -241,7 +241,8 @@ static int send_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-int sbx__plan_encode(const char *box_root, const struct sbx_mount_plan *plan, struct strbuf *ret)
+/* The box root, then per op its kind as one byte, its dst and its src ("" for none). */
+static int plan_encode(const char *box_root, const struct sbx_mount_plan *plan, struct strbuf *ret)
 {
     if (strbuf_append(ret, box_root, strlen(box_root) + 1) < 0)
         return -ENOMEM;
@@ -283,7 +284,7 @@ int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret)
         return -E2BIG;
     for (size_t i = 0; i < a->n_cgroup_fds; i++)
         h.cgroup_fds[i] = a->cgroup_fds[i];
-    r = sbx__plan_encode(a->box_root, a->plan, &strings);
+    r = plan_encode(a->box_root, a->plan, &strings);
     if (r >= 0 && strings.len > SBX_SPEC_STRINGS_MAX)
         r = -E2BIG;
     h.strings_len = (uint32_t)strings.len;
@@ -401,6 +402,14 @@ int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_
     return r;
 }
 
+void sbx__set_child_error(struct sbx_error *e, const struct sbx_child_error *rec, int err,
+                          const struct sbx_mount_plan *plan)
+{
+    bool op = rec->step == SBX_STEP_MOUNT_OP && rec->detail >= 0 && (size_t)rec->detail < plan->n;
+
+    sbx__set_error(e, sbx__child_step_name(rec->step), err, op ? plan->ops[rec->detail].dst : NULL);
+}
+
 static bool same_str(const char *a, const char *b)
 {
     return a == b || (a && b && strcmp(a, b) == 0);
@@ -470,7 +479,8 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         goto fail_fds;
     }
     const struct sbx_root_template *tpl;
-    r = sbx__slot_template(slot, &b->plan, package_dir, prepared_dir, &tpl, reterr);
+    r = sbx__slot_template(slot, &b->plan, package_dir, package_box_dir, prepared_dir, &tpl,
+                           reterr);
     if (r < 0)
         goto fail_fds;
     /* Locks only where no inode the box can lock is seen outside the slot (private.c). */
@@ -666,10 +676,7 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
     r = sbx__monitor_run(&mon, res, &cerr);
     if (r < 0) {
         if (cerr.step)
-            sbx__set_error(reterr, sbx__child_step_name(cerr.step), r,
-                           cerr.step == SBX_STEP_MOUNT_OP && (size_t)cerr.detail < b->plan.n
-                               ? b->plan.ops[cerr.detail].dst
-                               : NULL);
+            sbx__set_child_error(reterr, &cerr, r, &b->plan);
         else if (!reterr || !reterr->step)
             sbx__set_error(reterr, "monitor", r, NULL);
         (void)syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);

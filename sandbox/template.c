@@ -59,11 +59,19 @@ static int append_identity(struct strbuf *key, const char *dir)
     return strbuf_append(key, id, (size_t)n + 1);
 }
 
-static int template_key(const struct sbx_slot *slot, const struct sbx_mount_plan *plan,
-                        const char *package_dir, const char *prepared_dir, struct strbuf *key)
+/* The plan of a box is the slot's template plan plus the package and prepared directories at
+ * their box paths (launch.c, plan_for), so those three and the directories' identities are the
+ * key: no need to encode the whole plan again. */
+static int template_key(const char *package_dir, const char *package_box_dir,
+                        const char *prepared_dir, struct strbuf *key)
 {
-    int r = sbx__plan_encode(slot->ctx->box_root, plan, key);
+    const char *parts[] = {package_dir, package_box_dir, prepared_dir};
+    int r = 0;
 
+    for (size_t i = 0; i < ARRAY_SIZE(parts) && r >= 0; i++) {
+        const char *p = parts[i] ? parts[i] : "-"; /* box paths are absolute: never "-" */
+        r = strbuf_append(key, p, strlen(p) + 1) < 0 ? -ENOMEM : 0;
+    }
     if (r >= 0)
         r = append_identity(key, package_dir);
     if (r >= 0)
@@ -129,11 +137,7 @@ static int receive_template(int sock, int error_fd, int pidfd, const struct sbx_
     (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     if (read(error_fd, &rec, sizeof(rec)) == (ssize_t)sizeof(rec) && rec.step > 0) {
         r = rec.err > 0 ? -rec.err : -EIO;
-        sbx__set_error(reterr, sbx__child_step_name(rec.step), r,
-                       rec.step == SBX_STEP_MOUNT_OP && rec.detail >= 0 &&
-                               (size_t)rec.detail < plan->n
-                           ? plan->ops[rec.detail].dst
-                           : NULL);
+        sbx__set_child_error(reterr, &rec, r, plan);
         return r;
     }
     r = r == 0 ? -ETIMEDOUT : -EPROTO;
@@ -195,15 +199,16 @@ done:
 }
 
 int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
-                       const char *package_dir, const char *prepared_dir,
-                       const struct sbx_root_template **ret, struct sbx_error *reterr)
+                       const char *package_dir, const char *package_box_dir,
+                       const char *prepared_dir, const struct sbx_root_template **ret,
+                       struct sbx_error *reterr)
 {
     struct sbx_root_template *t = NULL, *victim = &slot->templates[0];
     struct strbuf key = {0};
     uint64_t now = now_usec();
     int fds[2], r;
 
-    r = template_key(slot, plan, package_dir, prepared_dir, &key);
+    r = template_key(package_dir, package_box_dir, prepared_dir, &key);
     if (r < 0) {
         strbuf_done(&key);
         sbx__set_error(reterr, "root-template", r, NULL);
