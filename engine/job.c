@@ -357,6 +357,7 @@ void eng__slot_clean(struct eng_box *box, const struct eng_config *cfg)
         /* Whatever is left (a process that would not leave its cgroup, a tree that would not
          * go) stays with the detached tmpfs; boxes built on it must not serve again. */
         sbx_slot_discard(box->slot);
+        sbx_slot_drop_templates(box->slot); /* they bind the old tmpfs's directories */
         eng__box_close(box);
         (void)eng__box_open(box->slot, cfg->tmpfs_size, cfg->tmpfs_inodes, box);
         /* on failure the next job retries and reports it */

@@ -31,7 +31,11 @@ int eng_self_test(const struct eng_config *cfg, struct sbx_context *ctx, struct 
                             .max_processes = 8,
                             .output_limit = 4096};
     r = sbx_run(slot, &spec, &res, reterr);
+    /* Nothing of this run may serve a job: its box and template bind the job tmpfs closed
+     * below, from this thread's mount namespace, not the slot worker's. */
+    sbx_slot_discard(slot);
     int k = sbx_slot_quiesce(slot);
+    sbx_slot_drop_templates(slot);
     if (r >= 0 && k < 0) {
         *reterr = (struct sbx_error){.step = "cgroup-destroy", .err = k};
         r = k;

@@ -9,11 +9,13 @@
  * sbx__child_exec_helper() only makes system calls. The helper is a program of its own,
  * single-threaded and static: everything after the execve may use libc as any program does,
  * and the rules below (no allocation, no stdio) are kept only because nothing needs more.
- * The box comes as a spec over the job socket (helper/capsule-box.c), the job later over the
- * same socket into one anonymous mapping (receive_job). A failing step writes {step, errno} to
- * the O_CLOEXEC error pipe and exits; a successful execve of the program closes the pipe, so
- * EOF on it means the program started (isolate, h2o's spawn helper). The daemon-side step is
- * no_sanitize: the sanitizer runtimes are not async-signal-safe. */
+ * The box comes as a spec over the job socket (helper/capsule-box.c), then job after job
+ * over the same socket, each into one anonymous mapping (receive_job) with its own
+ * descriptors. A failing step of a job's program writes {step, errno} to the job's O_CLOEXEC
+ * error pipe and exits; a successful execve closes the pipe, so EOF on it means the program
+ * started (isolate, h2o's spawn helper). PID 1 reports on the job socket (sbx_box_report):
+ * each job's status, or why the box cannot serve. The daemon-side step is no_sanitize: the
+ * sanitizer runtimes are not async-signal-safe. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -63,6 +65,8 @@ static const char *const step_names[] = {
     [SBX_STEP_HELPER] = "exec-helper",
     [SBX_STEP_ROOT_TEMPLATE] = "root-template",
     [SBX_STEP_TEMPLATE_SEND] = "template-send",
+    [SBX_STEP_IPC] = "ipc-namespace",
+    [SBX_STEP_PID_RESET] = "pid-reset",
 };
 
 const char *sbx__child_step_name(int step)
@@ -114,11 +118,13 @@ CHILD_FN static int set_limit(int resource, uint64_t value)
     return setrlimit(resource, &rl) < 0 ? -errno : 0;
 }
 
-/* The job as received: argv/envp point into one anonymous mapping of the supervisor. */
+/* The job as received: argv/envp point into one anonymous mapping of the supervisor; fds are
+ * SBX_JOB_FD_* then the leaf's cgroup.procs files. */
 struct child_job {
     const struct sbx_job_header *h;
     char **argv, **envp;
-    int stdin_fd;
+    int fds[SBX_JOB_FDS + SBX_SPEC_CGROUP_FDS_MAX];
+    size_t n_fds;
 };
 
 CHILD_FN static int apply_rlimits(const struct sbx_job_header *a)
@@ -255,13 +261,42 @@ CHILD_FN static bool split_strings(char **v, size_t n, char **s, const char *end
     return true;
 }
 
-/* Waits for the job. EOF before a header means the daemon discarded this box unused: exit
- * quietly. The strings land in one fresh anonymous mapping, pointer arrays first. */
+/* What a job's program leaves for PID 1 in the memory they share until its execve (or its
+ * exit): the mapping its job arrived in, which PID 1 unmaps once the program has a memory of
+ * its own, and whether the box is done (the daemon hung up, or the program could not even
+ * wait for a job and has said why). */
+struct program_handoff {
+    void *area;
+    size_t area_len;
+    bool box_done;
+};
+static struct program_handoff handoff;
+
+/* A failure of the box rather than of one job (PID 1's setup, a program that cannot wait for
+ * its job, a job message that is not one): reported on the job socket, which the daemon reads
+ * for every job, then the box ends. */
+CHILD_FN _Noreturn static void fail_box(const struct sbx_child_args *a, int step, int err,
+                                        int detail)
+{
+    struct sbx_box_report rep = {
+        .kind = SBX_REPORT_ERROR,
+        .error = {.step = step, .err = err > 0 ? err : EIO, .detail = detail},
+    };
+
+    handoff.box_done = true;
+    (void)!write(a->job_fd, &rep, sizeof(rep));
+    _exit(127);
+}
+
+/* Waits for a job. EOF before a header means the daemon is done with this box: exit quietly.
+ * The descriptors are moved above the error pipe's final number, so the dup2s that put them
+ * in place never overwrite one another; the strings land in one fresh anonymous mapping,
+ * pointer arrays first. */
 CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_header *h,
                                  struct child_job *job)
 {
     union {
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(sizeof(int) * (SBX_JOB_FDS + SBX_SPEC_CGROUP_FDS_MAX))];
         struct cmsghdr align;
     } control;
     struct iovec iov = {.iov_base = h, .iov_len = sizeof(*h)};
@@ -270,83 +305,92 @@ CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_
                          .msg_control = control.buf,
                          .msg_controllen = sizeof(control.buf)};
     struct cmsghdr *cm;
-    size_t ptrs, total;
+    size_t ptrs, total, n_fds = 0;
     char *area, *str;
     ssize_t k;
 
     do
         k = recvmsg(a->job_fd, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC);
     while (k < 0 && errno == EINTR);
-    if (k == 0)
+    if (k == 0) {
+        handoff.box_done = true;
         _exit(0);
-    cm = CMSG_FIRSTHDR(&msg);
-    if (k != (ssize_t)sizeof(*h) || h->magic != SBX_JOB_MAGIC || !cm ||
-        cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-        cm->cmsg_len != CMSG_LEN(sizeof(int)) || h->argc == 0 ||
-        h->strings_len > SBX_JOB_STRINGS_MAX || h->argc + (uint64_t)h->envc > h->strings_len)
-        fail(a->error_fd, SBX_STEP_JOB, EPROTO, 0);
-    __builtin_memcpy(&job->stdin_fd, CMSG_DATA(cm), sizeof(int));
-    /* fds 0-2 were closed above, so the new fd may sit there; run_program's dup2 onto 0-2
-     * wants every source above them (a dup2 onto itself would keep O_CLOEXEC). */
-    if (job->stdin_fd < 3) {
-        int moved = fcntl(job->stdin_fd, F_DUPFD_CLOEXEC, 3);
-        if (moved < 0)
-            fail(a->error_fd, SBX_STEP_JOB, errno, 0);
-        close(job->stdin_fd);
-        job->stdin_fd = moved;
     }
+    cm = CMSG_FIRSTHDR(&msg);
+    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+        n_fds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    if (k != (ssize_t)sizeof(*h) || h->magic != SBX_JOB_MAGIC || (msg.msg_flags & MSG_CTRUNC) ||
+        h->n_cgroup_fds > SBX_SPEC_CGROUP_FDS_MAX || n_fds != SBX_JOB_FDS + h->n_cgroup_fds ||
+        h->argc == 0 || h->strings_len > SBX_JOB_STRINGS_MAX ||
+        h->argc + (uint64_t)h->envc > h->strings_len)
+        fail_box(a, SBX_STEP_JOB, EPROTO, 0);
+    __builtin_memcpy(job->fds, CMSG_DATA(cm), n_fds * sizeof(int));
+    job->n_fds = n_fds;
+    for (size_t i = 0; i < n_fds; i++)
+        if (job->fds[i] <= PROGRAM_ERROR_FD) {
+            int moved = fcntl(job->fds[i], F_DUPFD_CLOEXEC, PROGRAM_ERROR_FD + 1);
+            if (moved < 0)
+                fail_box(a, SBX_STEP_JOB, errno, 0);
+            close(job->fds[i]);
+            job->fds[i] = moved;
+        }
     ptrs = ((size_t)h->argc + h->envc + 2) * sizeof(char *);
     total = ptrs + h->strings_len;
     area = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (area == MAP_FAILED)
-        fail(a->error_fd, SBX_STEP_JOB, errno, 0);
+        fail_box(a, SBX_STEP_JOB, errno, 0);
+    handoff.area = area;
+    handoff.area_len = total;
     if (!read_full(a->job_fd, area + ptrs, h->strings_len))
-        fail(a->error_fd, SBX_STEP_JOB, EPROTO, 0);
+        fail_box(a, SBX_STEP_JOB, EPROTO, 0);
     job->h = h;
     job->argv = (char **)(void *)area;
     job->envp = job->argv + h->argc + 1;
     str = area + ptrs;
     if (!split_strings(job->argv, h->argc, &str, area + total) ||
         !split_strings(job->envp, h->envc, &str, area + total))
-        fail(a->error_fd, SBX_STEP_JOB, EPROTO, 0);
+        fail_box(a, SBX_STEP_JOB, EPROTO, 0);
 }
 
-/* The program, cloned as soon as the box is built. Before its job: default signals, own
- * session, seccomp (as root, with CAP_SYS_ADMIN, so without no_new_privs yet: the filter
- * allows everything that follows). Then it waits on the job socket; with the job: the leaf
- * cgroup, fds, limits, the slot uid, no capabilities, no_new_privs, execve. */
+/* A job's program, cloned by PID 1 as soon as the box is ready for a job. Before its job:
+ * default signals, own session, an IPC namespace of its own (SysV objects and POSIX queues of
+ * an earlier job on this box stay in that job's namespace, gone with it), seccomp (as root,
+ * with CAP_SYS_ADMIN, so without no_new_privs yet: the filter allows everything that follows).
+ * Then it waits on the job socket; with the job: the job's leaf cgroup, its fds, limits, the
+ * slot uid, no capabilities, no_new_privs, execve. */
 CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
 {
-    int keep[] = {0, 1, 2, PROGRAM_ERROR_FD}, step, r;
+    int keep[] = {0, 1, 2, PROGRAM_ERROR_FD}, step, r, error_fd;
     struct sbx_job_header h;
     struct child_job job;
 
     /* The daemon blocks SIGTERM/SIGINT/SIGHUP (signalfd) and ignores SIGPIPE; a blocked mask
      * and ignored dispositions survive execve, so the program starts from the defaults. */
     if (reset_signals() < 0)
-        fail(a->error_fd, SBX_STEP_SIGNALS, errno, 0);
+        fail_box(a, SBX_STEP_SIGNALS, errno, 0);
     /* Own session: no controlling terminal to inject into, a process group of its own. */
     if (setsid() < 0)
-        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
+        fail_box(a, SBX_STEP_FDS, errno, 0);
+    if (unshare(CLONE_NEWIPC) < 0)
+        fail_box(a, SBX_STEP_IPC, errno, 0);
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->seccomp, 0, 0) < 0)
-        fail(a->error_fd, SBX_STEP_SECCOMP, errno, 0);
+        fail_box(a, SBX_STEP_SECCOMP, errno, 0);
 
     /* Ready: everything above may happen long before the job. */
     receive_job(a, &h, &job);
-    /* Only now into the leaf: a leaf that holds nothing yet takes any limit (v1 refuses a
-     * memory limit below what is already charged), and nothing of the setup above is
-     * counted as the job's. "0" moves the writer itself; the fds were opened by the daemon
-     * (root) before clone. */
+    error_fd = job.fds[SBX_JOB_FD_ERROR];
+    /* Only now into the job's leaf: a leaf that holds nothing yet takes any limit (v1
+     * refuses a memory limit below what is already charged), and nothing of the setup above
+     * is counted as the job's. "0" moves the writer itself; the daemon (root) opened the
+     * files. */
     step = SBX_STEP_CGROUP_JOIN;
-    for (size_t i = 0; i < a->n_cgroup_fds; i++)
-        if (pwrite(a->cgroup_fds[i], "0", 1, 0) < 0)
-            fail(a->error_fd, step, errno, (int)i);
-    /* Sources are all >= 3 (receive_job sees to the stdin fd), so 0-2 can be set first;
-     * then the error pipe moves to 3, whatever sat there being no longer needed. */
-    if (dup2(job.stdin_fd, 0) < 0 || dup2(a->stdout_fd, 1) < 0 || dup2(a->stderr_fd, 2) < 0)
-        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
-    if (a->error_fd != PROGRAM_ERROR_FD && dup3(a->error_fd, PROGRAM_ERROR_FD, O_CLOEXEC) < 0)
-        fail(a->error_fd, SBX_STEP_FDS, errno, 0);
+    for (size_t i = SBX_JOB_FDS; i < job.n_fds; i++)
+        if (pwrite(job.fds[i], "0", 1, 0) < 0)
+            fail(error_fd, step, errno, (int)(i - SBX_JOB_FDS));
+    /* Sources are all above 3 (receive_job saw to it), so 0-3 can be set in any order. */
+    if (dup2(job.fds[SBX_JOB_FD_STDIN], 0) < 0 || dup2(job.fds[SBX_JOB_FD_STDOUT], 1) < 0 ||
+        dup2(job.fds[SBX_JOB_FD_STDERR], 2) < 0 || dup3(error_fd, PROGRAM_ERROR_FD, O_CLOEXEC) < 0)
+        fail(error_fd, SBX_STEP_FDS, errno, 0);
     close_all_except(keep, ARRAY_SIZE(keep));
     r = apply_rlimits(job.h);
     if (r < 0)
@@ -358,13 +402,6 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
         fail(PROGRAM_ERROR_FD, SBX_STEP_CHDIR, errno, 0);
     execve(job.argv[0], job.argv, job.envp);
     exec_failed(job.argv[0], errno);
-}
-
-#define PROGRAM_STACK_SIZE (256 * 1024)
-
-CHILD_FN static int program_main(void *arg)
-{
-    run_program(arg);
 }
 
 /* The template: a root for every box of this slot and plan, built once in a mount namespace
@@ -424,49 +461,122 @@ CHILD_FN _Noreturn static void build_template(const struct sbx_child_args *a)
 }
 
 /* A box's root: a private copy of the template's mounts (nothing of the host is in them), its
- * own procfs on top, its own host name. */
-CHILD_FN static void enter_template(const struct sbx_child_args *a)
+ * own procfs on top, its own host name. Returns a descriptor of the box's ns_last_pid. */
+CHILD_FN static int enter_template(const struct sbx_child_args *a)
 {
     size_t failed = 0;
-    int r;
+    int r, last_pid_fd;
 
     /* into the template, onto its root, then a copy of it all: the copy takes this root and
      * working directory along, mapped onto its own mounts */
     if (setns(a->template_fd, CLONE_NEWNS) < 0 || fchdir(a->template_root_fd) < 0 ||
         chroot(".") < 0 || close(a->template_fd) < 0 || close(a->template_root_fd) < 0 ||
         unshare(CLONE_NEWNS) < 0)
-        fail(a->error_fd, SBX_STEP_ROOT_TEMPLATE, errno, 0);
+        fail_box(a, SBX_STEP_ROOT_TEMPLATE, errno, 0);
     /* The UTS namespace is the box's own: the host's name is not the program's business. */
     if (sethostname("capsule", 7) < 0)
-        fail(a->error_fd, SBX_STEP_HOSTNAME, errno, 0);
+        fail_box(a, SBX_STEP_HOSTNAME, errno, 0);
+    /* Every job's processes are numbered from 2 again (serve_jobs), so no job can count what
+     * the jobs before it on this box started. Only a procfs mounted read-write lets PID 1
+     * write that counter; this one lives just long enough to open it, before the box's
+     * read-only /proc goes on the same mount point. */
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        fail_box(a, SBX_STEP_PID_RESET, errno, 0);
+    last_pid_fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+    if (last_pid_fd < 0 || umount2("/proc", MNT_DETACH) < 0)
+        fail_box(a, SBX_STEP_PID_RESET, errno, 0);
     r = sbx__mount_plan_apply(a->plan, SBX_APPLY_BOX, child_strlen(a->box_root), &failed);
     if (r < 0)
-        fail(a->error_fd, SBX_STEP_MOUNT_OP, -r, (int)failed);
+        fail_box(a, SBX_STEP_MOUNT_OP, -r, (int)failed);
     if (chdir("/") < 0)
-        fail(a->error_fd, SBX_STEP_ROOT_TEMPLATE, errno, 0);
+        fail_box(a, SBX_STEP_ROOT_TEMPLATE, errno, 0);
+    return last_pid_fd;
 }
 
-/* Reaps every child; when the main program ends, reports its wait status and exits, which
- * makes the kernel kill everything left in the PID namespace. */
-CHILD_FN _Noreturn static void supervise(const struct sbx_child_args *a, pid_t program)
+/* Reaps every child until the main program has ended, then kills everything else of the job
+ * (every process of the PID namespace but this one: kill(-1) from its PID 1) and reaps until
+ * none is left. A process that is forking while the kill goes out has its child killed too
+ * (the kernel delivers such signals to forks in flight); one that is still alive when no
+ * zombie is waiting is killed again. Returns the main program's wait status. */
+CHILD_FN static int reap_job(pid_t program)
 {
-    struct sbx_child_status st = {0};
-    int status;
+    bool program_done = false;
+    int status, program_status = 0;
 
     for (;;) {
-        pid_t pid = (pid_t)syscall(SYS_wait4, -1, &status, __WALL, NULL);
+        pid_t pid =
+            (pid_t)syscall(SYS_wait4, -1, &status, __WALL | (program_done ? WNOHANG : 0), NULL);
+        if (pid == 0) { /* WNOHANG: something lives on */
+            (void)kill(-1, SIGKILL);
+            pid = (pid_t)syscall(SYS_wait4, -1, &status, __WALL, NULL);
+        }
         if (pid < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == ECHILD && program_done)
+                return program_status;
             _exit(126); /* ECHILD before the program ended cannot happen; fail loudly */
         }
         if (pid == program) {
-            st.wait_status = status;
-            (void)!write(a->status_fd, &st, sizeof(st));
-            _exit(0);
+            program_status = status;
+            program_done = true;
+            (void)kill(-1, SIGKILL);
         }
     }
 }
+
+#define PROGRAM_STACK_SIZE (256 * 1024)
+
+CHILD_FN static int program_main(void *arg)
+{
+    run_program(arg);
+}
+
+/* Job after job: clone the program (which waits for its job), wait until it has exec'd,
+ * reap the job, make its pids free again, report. vfork-style, as posix_spawn does: the
+ * program borrows this small address space on a stack of its own until its execve, and PID 1
+ * sleeps until then, so nothing is copied or torn down by the execve. A limit too small for
+ * the exec gets the program OOM-killed and PID 1 with it (one memory): the monitor reads that
+ * from the leaf, and the slot builds a new box. */
+CHILD_FN _Noreturn static void serve_jobs(const struct sbx_child_args *a, int last_pid_fd)
+{
+    for (;;) {
+        struct sbx_box_report rep = {.kind = SBX_REPORT_STATUS};
+        void *stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        long pid;
+
+        if (stack == MAP_FAILED)
+            fail_box(a, SBX_STEP_CLONE_PROGRAM, errno, 0);
+        handoff = (struct program_handoff){0};
+        pid = clone(program_main, (char *)stack + PROGRAM_STACK_SIZE,
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)a);
+        if (pid < 0)
+            fail_box(a, SBX_STEP_CLONE_PROGRAM, errno, 0);
+        (void)munmap(stack, PROGRAM_STACK_SIZE);
+        /* the program has exec'd (or exited): what it left in this memory is PID 1's to free */
+        if (handoff.area)
+            (void)munmap(handoff.area, handoff.area_len);
+        if (handoff.box_done) {
+            (void)reap_job((pid_t)pid);
+            _exit(0);
+        }
+        rep.wait_status = reap_job((pid_t)pid);
+        if (pwrite(last_pid_fd, "1", 1, 0) != 1)
+            fail_box(a, SBX_STEP_PID_RESET, errno, 0);
+        if (write(a->job_fd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+            _exit(0); /* the daemon has gone or given up on this box */
+    }
+}
+
+/* The capabilities PID 1 keeps to start each job's program as root: the program's uid and
+ * groups (SETUID, SETGID), dropping its bounding set (SETPCAP), its IPC namespace and seccomp
+ * before no_new_privs (SYS_ADMIN, which also resets ns_last_pid), its rlimits (SYS_RESOURCE),
+ * and killing what is left of a job (KILL). The program gives up all of them before its
+ * execve. */
+#define PID1_CAPS                                                                                  \
+    ((1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_SETPCAP) | (1u << CAP_SYS_ADMIN) |       \
+     (1u << CAP_SYS_RESOURCE) | (1u << CAP_KILL))
 
 CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
 {
@@ -474,12 +584,15 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
     int keep[8 + SBX_SPEC_CGROUP_FDS_MAX];
     size_t n = 0;
-    long pid;
+    int last_pid_fd;
 
     /* Dies with the daemon thread that cloned it (slot workers live as long as the daemon).
      * getppid() cannot check for a race here: it is 0 across the PID namespace boundary. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-        fail(a->error_fd, SBX_STEP_PDEATHSIG, errno, 0);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
+        if (a->mode == SBX_SPEC_MODE_TEMPLATE)
+            fail(a->error_fd, SBX_STEP_PDEATHSIG, errno, 0);
+        fail_box(a, SBX_STEP_PDEATHSIG, errno, 0);
+    }
     /* Other slots' pipes were inherited by the clone: keep only ours. */
     keep[n++] = a->job_fd;
     keep[n++] = a->stdout_fd;
@@ -495,35 +608,22 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     if (a->mode == SBX_SPEC_MODE_TEMPLATE)
         build_template(a);
     if (a->netns_fd >= 0 && (setns(a->netns_fd, CLONE_NEWNET) < 0 || close(a->netns_fd) < 0))
-        fail(a->error_fd, SBX_STEP_NETNS, errno, 0);
-    enter_template(a);
-
-    /* vfork-style, as posix_spawn does, but made now: the program borrows this small address
-     * space on a stack of its own until its execve, and PID 1 sleeps until then, so nothing is
-     * copied or torn down by the execve per job. A limit too small for the exec gets the
-     * program OOM-killed and PID 1 with it (one memory): the monitor reads that from the
-     * leaf. */
-    void *stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED)
-        fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
-    pid = clone(program_main, (char *)stack + PROGRAM_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD,
-                (void *)a);
-    if (pid < 0)
-        fail(a->error_fd, SBX_STEP_CLONE_PROGRAM, errno, 0);
-    (void)munmap(stack, PROGRAM_STACK_SIZE);
-
-    /* PID 1 keeps nothing the program could use: no capabilities, not dumpable (so /proc/1
-     * stays closed to the program), only the status pipe. */
-    close(a->job_fd);
-    close(a->stdout_fd);
-    close(a->stderr_fd);
-    close(a->error_fd);
-    for (size_t i = 0; i < a->n_cgroup_fds; i++)
-        close(a->cgroup_fds[i]);
+        fail_box(a, SBX_STEP_NETNS, errno, 0);
+    last_pid_fd = enter_template(a);
+    /* PID 1 keeps nothing the program could use: only what it needs to start programs, not
+     * dumpable (so /proc/1 stays closed to the program, which hidepid hides it from anyway),
+     * only the job socket and the counter. */
     (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    (void)syscall(SYS_capset, &hdr, data);
-    supervise(a, (pid_t)pid);
+    /* of those, what the daemon has (a container may have withheld some) */
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        fail_box(a, SBX_STEP_CAPABILITIES, errno, 0);
+    data[0].permitted &= PID1_CAPS;
+    data[0].effective = data[0].permitted;
+    data[0].inheritable = 0;
+    data[1] = (struct __user_cap_data_struct){0, 0, 0};
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        fail_box(a, SBX_STEP_CAPABILITIES, errno, 0);
+    serve_jobs(a, last_pid_fd);
 }
 
 /* In the daemon's clone, on a stack of its own, the cloning thread asleep (CLONE_VFORK): the

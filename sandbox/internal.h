@@ -140,6 +140,9 @@ int sbx__mount_plan_apply(const struct sbx_mount_plan *plan, enum sbx_apply_part
 /* Boxes a slot may leave unreaped between jobs (a compile's and a run's, plus a discarded
  * warm one); more and the next one is reaped on the spot. */
 #define SBX_RETIRING_MAX 4
+/* Finished stages' leaves a slot may leave unremoved (a compile's and a run's; the caller
+ * quiesces between them and after the job); more and the oldest is removed on the spot. */
+#define SBX_SPENT_LEAVES_MAX 2
 /* Root templates a slot keeps (one per package it ran lately), and for how long one serves:
  * a template's binds resolved their sources when it was built, so an old one is rebuilt. */
 #define SBX_TEMPLATES_MAX 2
@@ -150,6 +153,7 @@ struct sbx_root_template {
     int mntns_fd; /* -1: free */
     int root_fd;  /* its root, O_PATH: where a box's setns must land (template.c) */
     uint64_t built_usec, last_used;
+    uint64_t id;        /* unique in the slot: a box remembers the template it copied */
     bool locks_private; /* its binds are the slot's covers (private.c): locks allowed */
 };
 struct sbx_box;
@@ -174,9 +178,13 @@ struct sbx_slot {
     struct sbx_box *warm;       /* built ahead, waiting for its job; NULL if none */
     struct sbx_box *retiring[SBX_RETIRING_MAX]; /* done or discarded, not yet reaped */
     size_t n_retiring;
+    /* leaves of finished jobs of a box that serves on: removed by sbx_slot_quiesce() */
+    struct sbx_cgroup_leaf *spent_leaves[SBX_SPENT_LEAVES_MAX];
+    size_t n_spent_leaves;
     struct sbx_root_template templates[SBX_TEMPLATES_MAX];
-    uint64_t template_uses;
+    uint64_t template_uses, template_ids;
     unsigned templates_built; /* for tests and audits */
+    unsigned boxes_built;     /* for tests and audits: a box serves job after job */
 };
 
 struct sbx_context {
@@ -258,6 +266,8 @@ enum sbx_child_step {
     SBX_STEP_HELPER,
     SBX_STEP_ROOT_TEMPLATE, /* joining the slot's prebuilt root (setns + unshare) */
     SBX_STEP_TEMPLATE_SEND, /* a template builder handing its namespace to the daemon */
+    SBX_STEP_IPC,           /* each job's program in an IPC namespace of its own */
+    SBX_STEP_PID_RESET,     /* PID 1 numbering each job's processes from 2 again */
 };
 const char *sbx__child_step_name(int step);
 
@@ -267,8 +277,14 @@ struct sbx_child_error {
     int32_t detail; /* mount op index for SBX_STEP_MOUNT_OP */
 };
 
-struct sbx_child_status {
+/* What a box's PID 1 writes on the job socket, one record at a time: after each job, the
+ * main program's wait status once nothing else of the job is alive (SBX_REPORT_STATUS); or
+ * why the box cannot take a job (SBX_REPORT_ERROR), after which PID 1 exits. */
+enum { SBX_REPORT_STATUS = 1, SBX_REPORT_ERROR = 2 };
+struct sbx_box_report {
+    int32_t kind;
     int32_t wait_status; /* as from wait4() for the main program */
+    struct sbx_child_error error;
 };
 
 /* What the supervisor knows when it is cloned: everything but the job. */
@@ -288,15 +304,18 @@ struct sbx_child_args {
     int template_root_fd; /* and that root (O_PATH) */
 };
 
-/* The job, sent once the box is built: this header with the stdin fd as SCM_RIGHTS, then
- * `strings_len` bytes of argc + envc NUL-terminated strings (argv first). */
+/* A job, sent to a built box (one after another to the same box): this header with the job's
+ * descriptors as SCM_RIGHTS (stdin, stdout, stderr and error pipe write ends, then
+ * n_cgroup_fds cgroup.procs files of the job's leaf), then `strings_len` bytes of argc + envc
+ * NUL-terminated strings (argv first). */
 #define SBX_JOB_MAGIC 0x43415053u
 /* Far above what the api admits (args are capped at 1 MiB in all). */
 #define SBX_JOB_STRINGS_MAX (64u << 20)
+enum { SBX_JOB_FD_STDIN, SBX_JOB_FD_STDOUT, SBX_JOB_FD_STDERR, SBX_JOB_FD_ERROR, SBX_JOB_FDS };
 struct sbx_job_header {
     uint32_t magic;
     uint32_t argc, envc;
-    uint32_t reserved;
+    uint32_t n_cgroup_fds;
     uint64_t strings_len;
     uint64_t rlimit_nofile, rlimit_fsize, rlimit_stack, rlimit_cpu_sec, rlimit_nproc;
 };
@@ -370,7 +389,8 @@ struct sbx_monitor {
     int abort_fd; /* the slot's eventfd, watched, never closed here */
     char *read_buf;
     int pidfd;
-    int stdout_fd, stderr_fd, status_fd, error_fd; /* read ends, -1 once at EOF */
+    int stdout_fd, stderr_fd, error_fd; /* the job's read ends, -1 once at EOF */
+    int status_fd; /* the box's job socket (its reports), not closed here; -1 once read */
     struct sbx_cgroup_leaf *leaf;
     const struct sbx_spec *spec;
     uint64_t start_usec;
@@ -378,6 +398,7 @@ struct sbx_monitor {
     bool paused;          /* stream mode: output pipes out of the epoll set */
     bool ended;           /* the program ended or is being killed: pipes are drained */
     int program_pidfd;    /* stream mode: the main program, once a signal needed it; or -1 */
+    bool box_reusable;    /* set by the run: the job ended on its own, the box is clean */
 };
 /** Stream mode: sends sig to the box's main program (the first child of PID 1, pid 2 of its
  *  namespace), found from PID 1's pidfd and kept in *program_pidfd. -ESRCH once it is gone. */

@@ -1,28 +1,31 @@
-/* sbx_run(): one box per stage, built ahead of its job when the slot is idle.
+/* sbx_run(): a box per slot and package, built ahead of its first job when the slot is idle,
+ * that serves stage after stage while every one of them ends on its own.
  *
- * Theory of operation. The slot worker (root, host namespaces) creates fresh leaf cgroups for
- * the box, the pipes and a job socket, then clone3()s the supervisor with new PID, IPC and UTS
- * namespaces and a pidfd (its mount namespace comes from the template, below). The clone shares the
- * daemon's memory (CLONE_VM | CLONE_VFORK: the worker sleeps meanwhile) just long enough to exec
- * capsule-box (sandbox/helper/), so no page of the daemon is copied and no daemon thread takes a
- * copy-on-write fault for it; the worker then sends the box spec (mount plan, seccomp
+ * Theory of operation. The slot worker (root, host namespaces) creates a job socket and the
+ * first job's leaf cgroups, then clone3()s the supervisor with new PID, IPC and UTS namespaces
+ * and a pidfd (its mount namespace comes from the template, below). The clone shares the
+ * daemon's memory (CLONE_VM | CLONE_VFORK: the worker sleeps meanwhile) just long enough to
+ * exec capsule-box (sandbox/helper/), so no page of the daemon is copied and no daemon thread
+ * takes a copy-on-write fault for it; the worker then sends the box spec (mount plan, seccomp
  * program, descriptors, ids) over the job socket. capsule-box is PID 1 of the box: it joins
  * the slot's empty network namespace, joins the slot's root template for the box's plan
  * (template.c: the root, tmpfs, read-only binds and job tmpfs parts, built once per slot and
  * package by another capsule-box run) and unshares a private copy of it, mounts its own
- * procfs and clones the program, which takes default signals and loads seccomp, then waits
- * on the job socket. All of that can happen while the slot is idle
- * (sbx_slot_prepare), so a job pays only for what follows: the worker writes the stage's
- * limits into the leaf and sends argv, envp, rlimits and the stdin fd; the program joins the
- * leaf, takes its fds, limits and the slot uid, drops every capability, sets no_new_privs and
- * execs. The program enters the leaf by writing "0" into its cgroup.procs/tasks files (opened by
- * the daemon), so only it and its descendants are limited and counted, never PID 1. PID 1 reaps
- * everything and reports the main program's wait status on the status pipe, then exits:
- * the kernel kills whatever is left in the namespace. Meanwhile this thread runs the monitor
- * (monitor.c). Pipes: stdout, stderr, status, error (setup failures; EOF at a successful execve).
+ * procfs and clones the first program, which takes default signals, an IPC namespace of its
+ * own and seccomp, then waits on the job socket. All of that can happen while the slot is
+ * idle (sbx_slot_prepare), so a job pays only for what follows: the worker writes the stage's
+ * limits into the leaf and sends argv, envp, rlimits and the job's descriptors (stdin, fresh
+ * stdout, stderr and error pipes, the leaf's cgroup.procs files); the program joins the leaf,
+ * takes its fds, limits and the slot uid, drops every capability, sets no_new_privs and
+ * execs. Only it and its descendants are in the leaf, never PID 1. When the main program
+ * ends, PID 1 kills everything else in its namespace (kill(-1)), reaps to the last process,
+ * resets the namespace's pid counter and reports the wait status on the job socket; then it
+ * clones the next job's program. Meanwhile this thread runs the monitor (monitor.c).
  *
- * The result is final once the program's status and both streams' EOF are in; the box's
- * teardown (the namespaces' release, the reap, the leaf's removal) is left to
+ * The result is final once the report and both streams' EOF are in. The box then waits for
+ * the slot's next job of its package (a new leaf is made for it); a box that was killed (a
+ * limit, an abort, a failure) or whose template is no longer the slot's is torn down, and
+ * that teardown (the namespaces' release, the reap) and the spent leaves' removal are left to
  * sbx_slot_quiesce(), which the caller runs before it touches the job directories again. */
 #include <errno.h>
 #include <fcntl.h>
@@ -80,20 +83,34 @@ void sbx_file_write_unlock(void)
 
 struct sbx_box {
     int pidfd;
-    int job_fd;                                    /* our end of the job socket */
-    int stdout_fd, stderr_fd, status_fd, error_fd; /* read ends */
-    struct sbx_cgroup_leaf *leaf;
-    struct sbx_mount_plan plan;                         /* kept to name a failing mount op */
+    int job_fd;                   /* our end of the job socket: jobs out, reports in */
+    struct sbx_cgroup_leaf *leaf; /* the next job's, made ahead; NULL until then */
+    struct sbx_mount_plan plan;   /* kept to name a failing mount op */
     char *package_dir, *package_box_dir, *prepared_dir; /* binds beyond the slot template */
+    uint64_t template_id;                               /* the template it copied */
 };
 
 static void box_close_fds(struct sbx_box *b)
 {
     b->job_fd = safe_close(b->job_fd);
-    b->stdout_fd = safe_close(b->stdout_fd);
-    b->stderr_fd = safe_close(b->stderr_fd);
-    b->status_fd = safe_close(b->status_fd);
-    b->error_fd = safe_close(b->error_fd);
+}
+
+/* A finished job's leaf, read already: removed by the next sbx_slot_quiesce(), after the
+ * answer has gone out (the oldest at once when too many wait). */
+static int slot_spend_leaf(struct sbx_slot *slot, struct sbx_cgroup_leaf *leaf)
+{
+    int r = 0;
+
+    if (!leaf)
+        return 0;
+    if (slot->n_spent_leaves == SBX_SPENT_LEAVES_MAX) {
+        r = sbx__cgroup_leaf_destroy(slot->spent_leaves[0]);
+        memmove(&slot->spent_leaves[0], &slot->spent_leaves[1],
+                (SBX_SPENT_LEAVES_MAX - 1) * sizeof(slot->spent_leaves[0]));
+        slot->n_spent_leaves--;
+    }
+    slot->spent_leaves[slot->n_spent_leaves++] = leaf;
+    return r;
 }
 
 /* Kills what is left, reaps PID 1 (its namespace, and so every process of the box, is gone
@@ -142,6 +159,12 @@ int sbx_slot_quiesce(struct sbx_slot *slot)
 {
     int r = 0;
 
+    for (size_t i = 0; i < slot->n_spent_leaves; i++) {
+        int k = sbx__cgroup_leaf_destroy(slot->spent_leaves[i]);
+        if (k < 0 && r == 0)
+            r = k;
+    }
+    slot->n_spent_leaves = 0;
     for (size_t i = 0; i < slot->n_retiring; i++) {
         int k = box_reap(slot->retiring[i]);
         if (k < 0 && r == 0)
@@ -242,61 +265,6 @@ static int send_all(int fd, const char *p, size_t n)
 }
 
 /* The box root, then per op its kind as one byte, its dst and its src ("" for none). */
-static int plan_encode(const char *box_root, const struct sbx_mount_plan *plan, struct strbuf *ret)
-{
-    if (strbuf_append(ret, box_root, strlen(box_root) + 1) < 0)
-        return -ENOMEM;
-    for (size_t i = 0; i < plan->n; i++) {
-        const struct sbx_mount_op *op = &plan->ops[i];
-        unsigned char kind = (unsigned char)op->kind;
-        const char *src = op->src ? op->src : "";
-        if (strbuf_append(ret, &kind, 1) < 0 ||
-            strbuf_append(ret, op->dst, strlen(op->dst) + 1) < 0 ||
-            strbuf_append(ret, src, strlen(src) + 1) < 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret)
-{
-    struct sbx_spec_header h = {
-        .magic = SBX_SPEC_MAGIC,
-        .n_ops = (uint32_t)a->plan->n,
-        .n_insns = a->seccomp->len,
-        .job_fd = a->job_fd,
-        .stdout_fd = a->stdout_fd,
-        .stderr_fd = a->stderr_fd,
-        .status_fd = a->status_fd,
-        .error_fd = a->error_fd,
-        .netns_fd = a->netns_fd,
-        .mode = (uint32_t)a->mode,
-        .template_fd = a->template_fd,
-        .template_root_fd = a->template_root_fd,
-        .uid = a->uid,
-        .gid = a->gid,
-        .n_cgroup_fds = (uint32_t)a->n_cgroup_fds,
-    };
-    struct strbuf strings = {0};
-    int r = 0;
-
-    if (a->plan->n > SBX_SPEC_OPS_MAX || a->n_cgroup_fds > SBX_SPEC_CGROUP_FDS_MAX)
-        return -E2BIG;
-    for (size_t i = 0; i < a->n_cgroup_fds; i++)
-        h.cgroup_fds[i] = a->cgroup_fds[i];
-    r = plan_encode(a->box_root, a->plan, &strings);
-    if (r >= 0 && strings.len > SBX_SPEC_STRINGS_MAX)
-        r = -E2BIG;
-    h.strings_len = (uint32_t)strings.len;
-    if (r >= 0 && (strbuf_append(ret, &h, sizeof(h)) < 0 ||
-                   strbuf_append(ret, a->seccomp->filter,
-                                 a->seccomp->len * sizeof(*a->seccomp->filter)) < 0 ||
-                   strbuf_append(ret, strings.data, strings.len) < 0))
-        r = -ENOMEM;
-    strbuf_done(&strings);
-    return r;
-}
-
 /* The helper runs on this stack until its execve: system calls and a few words of frame. */
 #define EXEC_STACK_SIZE (64 * 1024)
 
@@ -428,16 +396,14 @@ static int strdup_or_null(const char *s, char **ret)
     return s && !*ret ? -ENOMEM : 0;
 }
 
-/* Pipes (read ends ours, non-blocking: the monitor reads only when epoll says so), the job
- * socket, the leaf (limits come with the job), then the supervisor. */
+/* The job socket, the first job's leaf (limits come with the job), then the supervisor. Each
+ * job brings its own pipes (box_start). */
 static int box_build(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
                      const char *prepared_dir, struct sbx_box **ret, struct sbx_error *reterr)
 {
     struct sbx_box *b;
-    int pipes[4][2], sock[2] = {-1, -1}, r;
-    const int *cg_fds;
+    int sock[2] = {-1, -1}, r;
 
-    memset(pipes, -1, sizeof(pipes));
     /* a namespace a job left sockets in is never joined: swap it first (netns.c) */
     if (slot->netns_dirty && (r = sbx__slot_netns_recycle(slot)) < 0) {
         sbx__set_error(reterr, "netns", r, NULL);
@@ -448,12 +414,7 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         sbx__set_error(reterr, "box", -ENOMEM, NULL);
         return -ENOMEM;
     }
-    *b = (struct sbx_box){.pidfd = -1,
-                          .job_fd = -1,
-                          .stdout_fd = -1,
-                          .stderr_fd = -1,
-                          .status_fd = -1,
-                          .error_fd = -1};
+    *b = (struct sbx_box){.pidfd = -1, .job_fd = -1};
     r = strdup_or_null(package_dir, &b->package_dir);
     if (r >= 0)
         r = strdup_or_null(package_box_dir, &b->package_box_dir);
@@ -469,32 +430,28 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
                                 reterr);
     if (r < 0)
         goto fail;
-    for (size_t i = 0; i < 4 && r >= 0; i++)
-        if (pipe2(pipes[i], O_CLOEXEC) < 0 || fcntl(pipes[i][0], F_SETFL, O_NONBLOCK) < 0)
-            r = -errno;
-    if (r >= 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock) < 0)
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock) < 0) {
         r = -errno;
-    if (r < 0) {
         sbx__set_error(reterr, "pipes", r, NULL);
-        goto fail_fds;
+        goto fail;
     }
     const struct sbx_root_template *tpl;
     r = sbx__slot_template(slot, &b->plan, package_dir, package_box_dir, prepared_dir, &tpl,
                            reterr);
     if (r < 0)
         goto fail_fds;
+    b->template_id = tpl->id;
     /* Locks only where no inode the box can lock is seen outside the slot (private.c). */
     bool locks_private = tpl->locks_private;
     struct sbx_child_args args = {
         .box_root = slot->ctx->box_root,
         .plan = &b->plan,
         .netns_fd = slot->netns_fd,
-        .n_cgroup_fds = sbx__cgroup_leaf_procs_fds(b->leaf, &cg_fds),
         .job_fd = sock[1],
-        .stdout_fd = pipes[0][1],
-        .stderr_fd = pipes[1][1],
-        .status_fd = pipes[2][1],
-        .error_fd = pipes[3][1],
+        .stdout_fd = -1,
+        .stderr_fd = -1,
+        .status_fd = -1,
+        .error_fd = -1,
         .uid = slot->uid,
         .gid = slot->gid,
         .seccomp = locks_private ? &slot->ctx->seccomp_prog : &slot->ctx->seccomp_prog_deny_locks,
@@ -502,7 +459,6 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         .template_fd = tpl->mntns_fd,
         .template_root_fd = tpl->root_fd,
     };
-    args.cgroup_fds = cg_fds;
     /* no CLONE_NEWNS: PID 1 unshares its mount namespace from the template's */
     r = sbx__clone_supervisor(slot->ctx, &args, CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS, sock[0],
                               &b->pidfd);
@@ -510,18 +466,11 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         sbx__set_error(reterr, "clone3", r, NULL);
         goto fail_fds;
     }
-    b->stdout_fd = TAKE_FD(pipes[0][0]);
-    b->stderr_fd = TAKE_FD(pipes[1][0]);
-    b->status_fd = TAKE_FD(pipes[2][0]);
-    b->error_fd = TAKE_FD(pipes[3][0]);
+    slot->boxes_built++;
     b->job_fd = TAKE_FD(sock[0]);
     r = 0;
 fail_fds:
-    /* the write ends and the far end of the socket belong to the box now (or to nobody) */
-    for (size_t i = 0; i < 4; i++) {
-        safe_close(pipes[i][0]);
-        safe_close(pipes[i][1]);
-    }
+    /* the far end of the socket belongs to the box now (or to nobody) */
     safe_close(sock[0]);
     safe_close(sock[1]);
     if (r >= 0) {
@@ -533,17 +482,45 @@ fail:
     return r;
 }
 
+/* A box serves the next job if it was built for the same package directories and from the
+ * template the slot would use now: a package replaced since, or a template past its age,
+ * gets a new box on a new template. Then its next job's leaf, made ahead. */
+static int box_ready(struct sbx_slot *slot, struct sbx_box *b, const char *package_dir,
+                     const char *package_box_dir, const char *prepared_dir, bool *fits,
+                     struct sbx_error *reterr)
+{
+    const struct sbx_root_template *tpl;
+    int r;
+
+    *fits = box_fits(b, package_dir, package_box_dir, prepared_dir);
+    if (!*fits)
+        return 0;
+    r = sbx__slot_template(slot, &b->plan, package_dir, package_box_dir, prepared_dir, &tpl,
+                           reterr);
+    if (r < 0)
+        return r;
+    *fits = tpl->id == b->template_id;
+    if (!*fits || b->leaf)
+        return 0;
+    return sbx__cgroup_leaf_create(slot->ctx->cgroup, slot->index, ++slot->stage_seq, NULL,
+                                   &b->leaf, reterr);
+}
+
 int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
                      const char *prepared_dir, struct sbx_error *reterr)
 {
+    bool fits = false;
     int r;
 
     if (slot->aborted) {
         sbx__set_error(reterr, "aborted", -ECANCELED, NULL);
         return -ECANCELED;
     }
-    if (slot->warm && box_fits(slot->warm, package_dir, package_box_dir, prepared_dir))
-        return 0;
+    if (slot->warm) {
+        r = box_ready(slot, slot->warm, package_dir, package_box_dir, prepared_dir, &fits, reterr);
+        if (r < 0 || fits)
+            return r;
+    }
     sbx_slot_discard(slot);
     r = box_build(slot, package_dir, package_box_dir, prepared_dir, &slot->warm, reterr);
     if (r < 0)
@@ -578,9 +555,24 @@ static int job_message(const struct sbx_job_header *h, const struct sbx_spec *sp
     return 0;
 }
 
+/* The read ends of one job's pipes: stdout, stderr, error (a failing step of the program
+ * before its execve; EOF at a successful one). */
+struct job_pipes {
+    int fd[3];
+};
+
+static void job_pipes_close(struct job_pipes *p)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(p->fd); i++)
+        p->fd[i] = safe_close(p->fd[i]);
+}
+
 /* Hands the job to the waiting program: limits into the leaf first (nothing is in it yet),
- * then one message (header and strings) with the stdin fd attached to its first byte. */
-static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct sbx_error *reterr)
+ * then one message (header and strings) with the job's descriptors attached to its first
+ * byte: stdin, the write ends of fresh pipes (ours are the read ends, non-blocking: the
+ * monitor reads only when epoll says so), the leaf's cgroup.procs files. */
+static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct job_pipes *ret,
+                     struct sbx_error *reterr)
 {
     struct sbx_cgroup_limits limits = {.memory = spec->memory_limit, .pids = spec->max_processes};
     struct sbx_job_header h = {
@@ -592,46 +584,69 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct sbx_
         .rlimit_cpu_sec = spec->cpu_limit_ms ? (spec->cpu_limit_ms + 999) / 1000 + 1 : 0,
         .rlimit_nproc = spec->max_processes,
     };
+    int fds[SBX_JOB_FDS + SBX_SPEC_CGROUP_FDS_MAX];
     union {
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(sizeof(fds))];
         struct cmsghdr align;
     } control = {0};
+    int pipes[3][2];
     struct strbuf job = {0};
     struct iovec iov;
-    struct msghdr msg = {.msg_iov = &iov,
-                         .msg_iovlen = 1,
-                         .msg_control = control.buf,
-                         .msg_controllen = sizeof(control.buf)};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf};
+    struct cmsghdr *cm;
     size_t argv_len = strv_bytes(spec->argv, &h.argc);
     size_t env_len = strv_bytes(spec->envp, &h.envc);
+    const int *cg_fds;
+    size_t n_cg = sbx__cgroup_leaf_procs_fds(b->leaf, &cg_fds), n_fds = SBX_JOB_FDS + n_cg;
     ssize_t k;
-    int r;
+    int r = 0;
 
     h.strings_len = argv_len + env_len;
-    if (h.argc == 0 || h.strings_len > SBX_JOB_STRINGS_MAX) {
+    h.n_cgroup_fds = (uint32_t)n_cg;
+    if (h.argc == 0 || h.strings_len > SBX_JOB_STRINGS_MAX || n_cg > SBX_SPEC_CGROUP_FDS_MAX) {
         sbx__set_error(reterr, "job", -E2BIG, NULL);
         return -E2BIG;
     }
     r = sbx__cgroup_leaf_set_limits(b->leaf, &limits, reterr);
     if (r < 0)
         return r;
+    memset(pipes, -1, sizeof(pipes));
+    for (size_t i = 0; i < 3 && r >= 0; i++)
+        if (pipe2(pipes[i], O_CLOEXEC) < 0 || fcntl(pipes[i][0], F_SETFL, O_NONBLOCK) < 0)
+            r = -errno;
+    if (r < 0) {
+        sbx__set_error(reterr, "pipes", r, NULL);
+        goto done;
+    }
+    fds[SBX_JOB_FD_STDIN] = spec->stdin_fd;
+    fds[SBX_JOB_FD_STDOUT] = pipes[0][1];
+    fds[SBX_JOB_FD_STDERR] = pipes[1][1];
+    fds[SBX_JOB_FD_ERROR] = pipes[2][1];
+    memcpy(fds + SBX_JOB_FDS, cg_fds, n_cg * sizeof(int));
     r = job_message(&h, spec, &job);
     if (r >= 0) {
         iov = (struct iovec){.iov_base = job.data, .iov_len = job.len};
+        msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
+        cm = CMSG_FIRSTHDR(&msg);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &spec->stdin_fd, sizeof(int));
+        cm->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, n_fds * sizeof(int));
         do
             k = sendmsg(b->job_fd, &msg, MSG_NOSIGNAL);
         while (k < 0 && errno == EINTR);
         /* a message larger than the socket buffer goes on in pieces, read as it arrives */
         r = k < 0 ? -errno : send_all(b->job_fd, job.data + k, job.len - (size_t)k);
     }
-    strbuf_done(&job);
     if (r < 0)
         sbx__set_error(reterr, "job-send", r, NULL);
+done:
+    strbuf_done(&job);
+    /* the write ends are the program's now: ours would keep the streams from their EOF */
+    for (size_t i = 0; i < 3; i++) {
+        ret->fd[i] = pipes[i][0];
+        safe_close(pipes[i][1]);
+    }
     return r;
 }
 
@@ -650,7 +665,7 @@ static void account(struct sbx_cgroup_leaf *leaf, struct sbx_result *res)
 }
 
 static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_spec *spec,
-                   struct sbx_result *res, struct sbx_error *reterr)
+                   struct sbx_result *res, bool *reusable, struct sbx_error *reterr)
 {
     struct sbx_child_error cerr = {0};
     struct sbx_monitor mon = {.leaf = b->leaf,
@@ -659,20 +674,20 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
                               .pidfd = b->pidfd,
                               .program_pidfd = -1,
                               .start_usec = now_usec()};
+    struct job_pipes pipes = {{-1, -1, -1}};
     int r;
 
-    r = box_start(b, spec, reterr);
-    /* A supervisor that died while building the root closed its end: its error record
-     * says why, and the monitor reads it. */
-    if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+    r = box_start(b, spec, &pipes, reterr);
+    /* A supervisor that died while building the root closed its end: its report says why,
+     * and the monitor reads it. Pipes that could not be made leave nothing to monitor. */
+    if (r < 0 && (pipes.fd[2] < 0 || (r != -EPIPE && r != -ECONNRESET))) {
+        job_pipes_close(&pipes);
         return r;
-    if (spec->next_stage_follows)
-        (void)sbx_slot_prepare(slot, spec->package_dir, spec->package_box_dir, spec->prepared_dir,
-                               NULL);
-    mon.stdout_fd = TAKE_FD(b->stdout_fd);
-    mon.stderr_fd = TAKE_FD(b->stderr_fd);
-    mon.status_fd = TAKE_FD(b->status_fd);
-    mon.error_fd = TAKE_FD(b->error_fd);
+    }
+    mon.stdout_fd = TAKE_FD(pipes.fd[0]);
+    mon.stderr_fd = TAKE_FD(pipes.fd[1]);
+    mon.error_fd = TAKE_FD(pipes.fd[2]);
+    mon.status_fd = b->job_fd; /* the box's: watched, never closed by the monitor */
     r = sbx__monitor_run(&mon, res, &cerr);
     if (r < 0) {
         if (cerr.step)
@@ -681,9 +696,9 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
             sbx__set_error(reterr, "monitor", r, NULL);
         (void)syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
     }
+    *reusable = r >= 0 && mon.box_reusable;
     safe_close(mon.stdout_fd);
     safe_close(mon.stderr_fd);
-    safe_close(mon.status_fd);
     safe_close(mon.error_fd);
     safe_close(mon.program_pidfd);
     return r;
@@ -694,6 +709,7 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
 {
     struct sbx_result res = {0};
     struct sbx_box *b;
+    bool fits = false, reusable = false;
     int r;
 
     if (slot->aborted) {
@@ -701,9 +717,15 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
         return -ECANCELED;
     }
     b = TAKE_PTR(slot->warm);
-    if (b && !box_fits(b, spec->package_dir, spec->package_box_dir, spec->prepared_dir)) {
-        (void)slot_retire(slot, b);
-        b = NULL;
+    if (b) {
+        r = box_ready(slot, b, spec->package_dir, spec->package_box_dir, spec->prepared_dir, &fits,
+                      reterr);
+        if (r < 0 || !fits) {
+            (void)slot_retire(slot, b);
+            b = NULL;
+            if (r < 0)
+                return r;
+        }
     }
     if (!b) {
         r = box_build(slot, spec->package_dir, spec->package_box_dir, spec->prepared_dir, &b,
@@ -713,10 +735,18 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
     }
     if (reterr)
         reterr->step = NULL;
-    r = run_box(slot, b, spec, &res, reterr);
+    r = run_box(slot, b, spec, &res, &reusable, reterr);
     if (r >= 0)
         account(b->leaf, &res);
-    int k = slot_retire(slot, b);
+    int k = slot_spend_leaf(slot, TAKE_PTR(b->leaf)), k2 = 0;
+    /* A box whose job ended on its own, reaped to the last process, takes the next job; one
+     * that was killed or failed is torn down. */
+    if (reusable && !slot->warm)
+        slot->warm = b;
+    else
+        k2 = slot_retire(slot, b);
+    if (k == 0)
+        k = k2;
     if (r >= 0 && k < 0) {
         /* A process that will not leave its cgroup is a box failure: never report success
          * while something of an earlier job may still run. */

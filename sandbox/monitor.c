@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -150,6 +151,27 @@ static int read_record(struct sbx_monitor *mon, int *fd, void *rec, size_t size,
     return 0;
 }
 
+/* The box's report on the job socket: one record (a single write far below the socket's
+ * buffer, so it arrives whole). The socket stays the box's; it is only unwatched. EOF, an
+ * error or a record of another size: the box is lost, and the pidfd tells the rest. */
+static int read_report(struct sbx_monitor *mon, struct sbx_box_report *rep, bool *got)
+{
+    ssize_t k;
+
+    if (mon->status_fd < 0)
+        return 0;
+    k = recv(mon->status_fd, rep, sizeof(*rep), MSG_DONTWAIT);
+    /* ECONNRESET: PID 1 died with bytes unread on its side (a job it never took): as EOF */
+    if (k < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    if (k == (ssize_t)sizeof(*rep) &&
+        (rep->kind == SBX_REPORT_STATUS || rep->kind == SBX_REPORT_ERROR))
+        *got = true;
+    (void)epoll_ctl(mon->epfd, EPOLL_CTL_DEL, mon->status_fd, NULL);
+    mon->status_fd = -1;
+    return 0;
+}
+
 static void check_limits(struct sbx_monitor *mon, struct sbx_result *res, usec_t now)
 {
     const struct sbx_spec *spec = mon->spec;
@@ -188,7 +210,7 @@ static int next_timeout_ms(const struct sbx_monitor *mon, usec_t now, bool dead)
 }
 
 static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_t src,
-                        struct sbx_child_status *st, bool *got_status, struct sbx_child_error *cerr,
+                        struct sbx_box_report *st, bool *got_status, struct sbx_child_error *cerr,
                         bool *got_error, bool *dead)
 {
     switch (src) {
@@ -199,7 +221,7 @@ static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_
     case SRC_STATUS:
         if (!*got_status)
             res->wall_usec = now_usec() - mon->start_usec;
-        return read_record(mon, &mon->status_fd, st, sizeof(*st), got_status);
+        return read_report(mon, st, got_status);
     case SRC_ERROR:
         return read_record(mon, &mon->error_fd, cerr, sizeof(*cerr), got_error);
     case SRC_PIDFD:
@@ -224,8 +246,8 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
                      struct sbx_child_error *child_error)
 {
     _cleanup_close_ int epfd = epoll_create1(EPOLL_CLOEXEC);
-    struct sbx_child_status st = {0};
-    bool got_status = false, got_error = false, dead = false, status_kill = false;
+    struct sbx_box_report st = {0};
+    bool got_status = false, got_error = false, dead = false;
     int r;
 
     _cleanup_free_ char *read_buf = malloc(MONITOR_READ_SIZE);
@@ -245,10 +267,10 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
         (mon->spec->stream && (r = add_fd(epfd, mon->spec->stream->control_fd, SRC_STREAM)) < 0))
         return r;
 
-    /* Done when every pipe has reached EOF or (status) delivered its record. After the main
-     * program's status PID 1 is killed, its namespace with it, so the streams' EOF means
-     * nothing of the box writes to them any more. The box's teardown itself is not waited
-     * for here: sbx_slot_quiesce() does that. */
+    /* Done when every pipe has reached EOF and the box has reported. PID 1 reports the main
+     * program's status only once every other process of the job is dead and reaped, so the
+     * streams' EOF then means nothing of the job writes to them any more; a box that died
+     * (the pidfd) or was killed has nothing left alive either. */
     while (mon->stdout_fd >= 0 || mon->stderr_fd >= 0 || mon->error_fd >= 0 ||
            mon->status_fd >= 0) {
         struct epoll_event events[8];
@@ -271,15 +293,14 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
             if (events[i].data.u32 == SRC_PIDFD)
                 (void)epoll_ctl(epfd, EPOLL_CTL_DEL, mon->pidfd, NULL);
         }
+        /* A report of the box's failure ends it like a failing step of the program */
+        if (got_status && st.kind == SBX_REPORT_ERROR && !got_error) {
+            *child_error = st.error;
+            got_error = true;
+            got_status = false;
+        }
         if (got_error)
             box_kill(mon);
-        /* The main program ended: PID 1 exits on its own right after its report, and the
-         * namespace with it; the signal only makes sure. The cgroup sweep is left to the
-         * leaf's destroy, which finds it empty in the usual case at the cost of one read. */
-        if (got_status && !dead && !status_kill) {
-            (void)syscall(SYS_pidfd_send_signal, mon->pidfd, SIGKILL, NULL, 0);
-            status_kill = true;
-        }
         /* The program has ended or is being killed: what is left in the pipes (their
          * capacity at most) is read now whether or not the consumer has room, so a client
          * that stops reading cannot hold the box beyond its limits. */
@@ -291,7 +312,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
         }
     }
     if (got_error)
-        return -child_error->err;
+        return child_error->err > 0 ? -child_error->err : -EIO;
     if (!got_status) {
         /* PID 1 died without a report: fine when a limit made us kill it (the program died
          * with it, by SIGKILL); anything else means the supervisor itself was lost. */
@@ -310,6 +331,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
     }
     if (!res->wall_usec)
         res->wall_usec = now_usec() - mon->start_usec;
+    mon->box_reusable = !dead && !mon->killed_usec;
     if (WIFEXITED(st.wait_status)) {
         res->exited = true;
         res->exit_code = WEXITSTATUS(st.wait_status);

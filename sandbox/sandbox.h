@@ -69,11 +69,13 @@ const char *sbx_slot_dir(const struct sbx_slot *slot);
  *  tmpfs is mounted there only. Every box clones its mount namespace from the cloning
  *  thread's; without this each box would copy every slot's tmpfs mount too. */
 int sbx_slot_enter_thread(struct sbx_slot *slot);
-/** Builds the slot's next box ahead of its job (supervisor in its namespaces, root built,
- *  leaf cgroups made), for a spec with these package_dir, package_box_dir and prepared_dir;
- *  the next sbx_run with the same three takes it and pays only for the program. A no-op when such a
- * box waits already. Call from the thread that calls sbx_run (the box dies with it). Failure costs
- *  nothing but speed: sbx_run builds the box itself. */
+/** Makes the slot's box ready for its next job ahead of it (supervisor in its namespaces,
+ *  root copied, the job's leaf cgroups made), for a spec with these package_dir,
+ *  package_box_dir and prepared_dir; the next sbx_run with the same three takes it and pays
+ *  only for the program. The box of the slot's previous job serves when it fits (same
+ *  package, same root template); only the leaf is new then. Call from the thread that calls
+ *  sbx_run (the box dies with it). Failure costs nothing but speed: sbx_run builds the box
+ *  itself. */
 int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
                      const char *prepared_dir, struct sbx_error *reterr);
 /** Drops the warm box, if any (e.g. the job directories were replaced). */
@@ -81,12 +83,12 @@ void sbx_slot_discard(struct sbx_slot *slot);
 /** Drops the slot's root templates (a drain: no box will need them again). The next box of
  *  the slot builds its template anew. */
 void sbx_slot_drop_templates(struct sbx_slot *slot);
-/** Waits until every box of the slot whose stage is over is gone: processes dead and reaped,
- *  leaf cgroups removed; then gives the slot a fresh network namespace if a socket outlived
- *  them in its own (sandbox/netns.c). Call before touching the job directories after a stage.
- *  -EBUSY if a process would not leave its cgroup (its directory is left for startup
- *  cleanup); another -errno if no fresh namespace could be made (no box is built until one
- *  is). */
+/** Waits until every box of the slot that will not serve again is gone (processes dead and
+ *  reaped) and every finished job's leaf cgroups are removed; then gives the slot a fresh network
+ * namespace if a socket outlived them in its own (sandbox/netns.c). Call before touching the job
+ * directories after a stage. -EBUSY if a process would not leave its cgroup (its directory is left
+ * for startup cleanup); another -errno if no fresh namespace could be made (no box is built until
+ * one is). */
 int sbx_slot_quiesce(struct sbx_slot *slot);
 
 /** Interactive stages (WebSocket mode), a small interface a redesigned box must keep.
@@ -127,7 +129,7 @@ struct sbx_spec {
     uint64_t max_open_files;  /* RLIMIT_NOFILE; 0 = inherit default */
     uint64_t max_file_size;   /* RLIMIT_FSIZE bytes; 0 = unlimited */
     uint64_t output_limit;    /* bytes per stream; 0 = unlimited */
-    bool next_stage_follows;  /* build the next box (same package) while this one runs */
+    bool next_stage_follows;  /* another stage of the package follows (its box serves it) */
     const struct sbx_stream *stream; /* NULL: output captured into the result (HTTP mode) */
 };
 
@@ -151,10 +153,11 @@ struct sbx_result {
     struct strbuf output;   /* stdout and stderr interleaved in read order */
 };
 
-/** Runs spec in a fresh box on `slot` (the warm one if it fits, else one built now) and waits
- *  for it. Returns 0 with *ret filled, or -errno if the box itself failed (reterr says where).
- *  The main program has exited (or was killed) and the rest of the box is killed when this
- *  returns; sbx_slot_quiesce() waits until it is all gone. */
+/** Runs spec in the slot's box (the warm one if it fits, else one built now) and waits for it.
+ *  Returns 0 with *ret filled, or -errno if the box itself failed (reterr says where). When
+ *  this returns the main program has exited (or was killed); when it ended on its own every
+ *  other process of the job is dead and reaped too, and the box waits for the next job,
+ *  else the box is being killed and sbx_slot_quiesce() waits until it is all gone. */
 int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_result *ret,
             struct sbx_error *reterr);
 void sbx_result_done(struct sbx_result *r);

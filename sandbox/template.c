@@ -227,7 +227,14 @@ int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
         /* The covers first: a template binds what the slot's namespace shows, and keeps it
          * (a package directory made again, which would be bare, has another key). */
         bool locks_private = slot->ctx->locks_squatted && sbx__slot_private_plan(slot, plan) >= 0;
-        r = template_build(slot, plan, fds, reterr);
+        /* and the key again: a package directory seen through its new cover is another
+         * inode, and the next lookup, made after it, must find this template */
+        strbuf_done(&key);
+        r = template_key(package_dir, package_box_dir, prepared_dir, &key);
+        if (r < 0)
+            sbx__set_error(reterr, "root-template", r, NULL);
+        else
+            r = template_build(slot, plan, fds, reterr);
         if (r < 0) {
             strbuf_done(&key);
             return r;
@@ -239,6 +246,7 @@ int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
         t->key = key.data;
         t->key_len = key.len;
         t->built_usec = now;
+        t->id = ++slot->template_ids;
         t->locks_private = locks_private;
         key = (struct strbuf){0};
     }

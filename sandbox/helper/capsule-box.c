@@ -2,10 +2,10 @@
  * (new PID, IPC and UTS namespaces for a box, a new mount namespace for a template, sharing
  * the daemon's memory until this execve) runs this small static program, so a box never
  * copies the daemon's address space and the daemon takes no copy-on-write faults for it.
- * argv[1] is the job socket; the spec arrives on it first (internal.h), then, for a box, the
- * job. Everything else is sbx__child_supervisor() (child.c): build a template and hand it
- * over, or join one, clone the program, reap, report. Not a command for people: run by hand
- * it finds no spec and exits 125. */
+ * argv[1] is the job socket; the spec arrives on it first (internal.h), then, for a box, job
+ * after job. Everything else is sbx__child_supervisor() (child.c): build a template and hand it
+ * over, or join one and serve jobs: clone each job's program, reap, report. Not a command for
+ * people: run by hand it finds no spec and exits 125. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,10 +59,17 @@ static int receive_spec(int job_fd, struct sbx_child_args *a, struct sbx_mount_p
         return r;
     if (h.magic != SBX_SPEC_MAGIC || h.n_ops > SBX_SPEC_OPS_MAX || h.n_insns == 0 ||
         h.n_insns > BPF_MAXINSNS || h.strings_len == 0 || h.strings_len > SBX_SPEC_STRINGS_MAX ||
-        h.n_cgroup_fds > SBX_SPEC_CGROUP_FDS_MAX || !fd_ok(h.stdout_fd) || !fd_ok(h.stderr_fd) ||
-        !fd_ok(h.status_fd) || !fd_ok(h.error_fd) || h.job_fd != job_fd ||
-        (h.mode != SBX_SPEC_MODE_TEMPLATE && h.mode != SBX_SPEC_MODE_BOX) ||
-        (h.mode == SBX_SPEC_MODE_BOX && (!fd_ok(h.template_fd) || !fd_ok(h.template_root_fd))))
+        h.n_cgroup_fds > SBX_SPEC_CGROUP_FDS_MAX || h.job_fd != job_fd ||
+        (h.mode != SBX_SPEC_MODE_TEMPLATE && h.mode != SBX_SPEC_MODE_BOX))
+        return -EPROTO;
+    /* A template builder reports on its error pipe. A box has no descriptor of a job before
+     * the job: every job brings its own (internal.h), and the box reports on the socket. */
+    if (h.mode == SBX_SPEC_MODE_TEMPLATE &&
+        (!fd_ok(h.stdout_fd) || !fd_ok(h.stderr_fd) || !fd_ok(h.status_fd) || !fd_ok(h.error_fd)))
+        return -EPROTO;
+    if (h.mode == SBX_SPEC_MODE_BOX &&
+        (h.stdout_fd != -1 || h.stderr_fd != -1 || h.status_fd != -1 || h.error_fd != -1 ||
+         h.n_cgroup_fds != 0 || !fd_ok(h.template_fd) || !fd_ok(h.template_root_fd)))
         return -EPROTO;
     insns = calloc(h.n_insns, sizeof(*insns));
     strings = malloc(h.strings_len);

@@ -454,10 +454,10 @@ def cgroup_procs(path):
         return []
 
 
-# Descriptors the daemon holds per box it keeps (a slot's warm box, built ahead of its job):
-# the pidfd, the read ends of the stdout/stderr/status/error pipes and the job socket, plus
-# the leaf cgroup's control files (counted by path).
-BOX_FDS_BESIDES_CGROUP = 6
+# Descriptors the daemon holds per box it keeps (a slot's warm box, waiting for its next job):
+# the pidfd and the job socket (each job brings its own pipes), plus the next job's leaf
+# cgroup's control files (counted by path).
+BOX_FDS_BESIDES_CGROUP = 2
 # Root templates a slot keeps (sandbox/template.c, SBX_TEMPLATES_MAX), kept while the slot runs
 # that package, dropped after 10 s: two descriptors each, its mount namespace (counted by its
 # mnt:[...] target) and an O_PATH of its root (whose target names nothing of this namespace).

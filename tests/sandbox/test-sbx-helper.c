@@ -61,10 +61,11 @@ static struct sbx_spec_header valid_header(void)
                                     .n_ops = 1,
                                     .n_insns = 1,
                                     .strings_len = 16,
-                                    .stdout_fd = 4,
-                                    .stderr_fd = 5,
-                                    .status_fd = 6,
-                                    .error_fd = 7,
+                                    /* a box gets its pipes with each job */
+                                    .stdout_fd = -1,
+                                    .stderr_fd = -1,
+                                    .status_fd = -1,
+                                    .error_fd = -1,
                                     .mode = SBX_SPEC_MODE_BOX,
                                     .template_fd = 8,
                                     .template_root_fd = 9,
@@ -104,7 +105,20 @@ TEST(helper_refuses_what_is_not_a_spec)
     memcpy(buf, &h, sizeof(h));
     ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
     h = valid_header();
-    h.stdout_fd = 1; /* the helper's own stdio is never a box descriptor */
+    h.stdout_fd = 4; /* a box has no stream before its job: each job brings its own */
+    memcpy(buf, &h, sizeof(h));
+    ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
+    h = valid_header();
+    h.n_cgroup_fds = 1; /* nor a leaf */
+    h.cgroup_fds[0] = 10;
+    memcpy(buf, &h, sizeof(h));
+    ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
+    h = valid_header();
+    h.mode = SBX_SPEC_MODE_TEMPLATE; /* a builder needs its error pipe ... */
+    memcpy(buf, &h, sizeof(h));
+    ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
+    h.stdout_fd = h.stderr_fd = h.status_fd = 4;
+    h.error_fd = 1; /* ... and the helper's own stdio is never one */
     memcpy(buf, &h, sizeof(h));
     ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
     h = valid_header();
@@ -236,32 +250,32 @@ TEST(daemon_refuses_a_helper_it_cannot_trust)
 
 /* The control for the refusals above: a spec made by the daemon's own encoder is taken, and
  * the helper goes on to its first step, joining the network namespace. Given /dev/null for
- * one, setns fails and the helper reports that step on the error pipe and exits 127, before
- * it could change anything of this host (its next step would be the hostname). */
+ * one, setns fails and the helper reports that step on the job socket (a box's reports all
+ * go there) and exits 127, before it could change anything of this host (its next step
+ * would be the template). */
 TEST(helper_takes_a_spec_and_reports_its_first_failing_step)
 {
     struct sbx_mount_op op = {SBX_MOUNT_MKDIR, NULL, "/r/x"};
     struct sbx_mount_plan plan = {.ops = &op, .n = 1, .alloc = 1};
     struct sock_filter insn = {0x06, 0, 0, 0x7fff0000};
     struct sock_fprog prog = {.len = 1, .filter = &insn};
-    struct sbx_child_error rec = {0};
+    struct sbx_box_report rep = {0};
     struct strbuf spec = {0};
-    int sv[2], err[2], null_fd, status;
+    int sv[2], null_fd, status;
     char arg[16];
     pid_t pid;
 
     null_fd = open("/dev/null", O_RDONLY);
     ASSERT_TRUE(null_fd >= 3);
     ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 ? -errno : 0);
-    ASSERT_OK(pipe(err) < 0 ? -errno : 0);
     struct sbx_child_args a = {.box_root = "/r",
                                .plan = &plan,
                                .netns_fd = null_fd,
                                .job_fd = sv[1],
-                               .stdout_fd = null_fd,
-                               .stderr_fd = null_fd,
-                               .status_fd = null_fd,
-                               .error_fd = err[1],
+                               .stdout_fd = -1,
+                               .stderr_fd = -1,
+                               .status_fd = -1,
+                               .error_fd = -1,
                                .uid = 65534,
                                .gid = 65534,
                                .seccomp = &prog,
@@ -274,21 +288,19 @@ TEST(helper_takes_a_spec_and_reports_its_first_failing_step)
     ASSERT_TRUE(pid >= 0);
     if (pid == 0) {
         close(sv[0]);
-        close(err[0]);
         execl(HELPER, "capsule-box", arg, (char *)NULL);
         _exit(99);
     }
     close(sv[1]);
-    close(err[1]);
     ASSERT_EQ(write(sv[0], spec.data, spec.len), (ssize_t)spec.len);
     strbuf_done(&spec);
-    ASSERT_EQ(read(err[0], &rec, sizeof(rec)), (ssize_t)sizeof(rec));
+    ASSERT_EQ(read(sv[0], &rep, sizeof(rep)), (ssize_t)sizeof(rep));
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status));
     ASSERT_EQ(WEXITSTATUS(status), 127);
-    ASSERT_EQ(rec.step, SBX_STEP_NETNS);
-    ASSERT_EQ(rec.err, EINVAL);
+    ASSERT_EQ(rep.kind, SBX_REPORT_ERROR);
+    ASSERT_EQ(rep.error.step, SBX_STEP_NETNS);
+    ASSERT_EQ(rep.error.err, EINVAL);
     close(sv[0]);
-    close(err[0]);
     close(null_fd);
 }

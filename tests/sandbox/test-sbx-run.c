@@ -299,30 +299,76 @@ static void empty_tmp(void)
     ASSERT_EQ(system(cmd), 0);
 }
 
-/* A box built ahead serves the next run: a fresh PID namespace (the program is PID 2) and
- * nothing left of the previous job once the slot is quiesced, background processes included. */
-TEST(warm_box_serves_the_next_run)
+/* One box serves job after job, and each job finds it as if it were new: the program is
+ * PID 2 whatever the job before it started (its pids are handed out from 2 again), PID 1 is
+ * not visible, the SysV queue the job before made is not in its IPC namespace, and nothing of the
+ * previous job is alive or left in /tmp once the slot is quiesced, background processes included.
+ */
+TEST(one_box_serves_job_after_job_each_as_new)
 {
     struct sbx_error e = {0};
+    struct sbx_box *first = NULL;
+    unsigned built;
 
     setup();
     for (int i = 0; i < 3; i++) {
         struct sbx_spec spec = {0};
         struct sbx_result res = {0};
+        char pid[16], queues[16];
         ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
         ASSERT_NOT_NULL(slot->warm);
+        if (i == 0) {
+            first = slot->warm;
+            built = slot->boxes_built;
+        }
+        ASSERT_TRUE(slot->warm == first);
         ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e)); /* no-op: it fits */
-        run_sh("echo $$; ls -A /tmp; touch /tmp/x; sleep 100 </dev/null >/dev/null 2>&1 &", &spec,
-               &res);
-        ASSERT_NULL(slot->warm); /* taken */
+        run_sh("echo $$; tail -n +2 /proc/sysvipc/msg | wc -l; ipcmk -Q >/dev/null; "
+               "test -e /proc/1 && echo pid1-visible; "
+               "ls -A /tmp; touch /tmp/x; for n in 1 2 3 4 5 6 7 8 9 10; do true & done; wait; "
+               "(setsid sleep 100 </dev/null >/dev/null 2>&1 &); "
+               "sleep 100 </dev/null >/dev/null 2>&1 &",
+               &spec, &res);
+        ASSERT_TRUE(slot->warm == first); /* back, for the next job */
+        ASSERT_EQ(slot->boxes_built, built);
         ASSERT_TRUE(res.exited);
         ASSERT_EQ(res.exit_code, 0);
-        ASSERT_STREQ(res.out.data, "2\n");
+        ASSERT_EQ(sscanf(res.out.data, "%15s %15s", pid, queues), 2);
+        ASSERT_STREQ(pid, "2");
+        ASSERT_STREQ(queues, "0"); /* the queue the job before made is not in this one's IPC */
+        ASSERT_NULL(strstr(res.out.data, "pid1-visible"));
+        ASSERT_NULL(strstr(res.out.data, "\nx\n")); /* the previous job's /tmp/x */
         sbx_result_done(&res);
         ASSERT_OK(sbx_slot_quiesce(slot));
         ASSERT_EQ(count_slot_processes(), 0);
         empty_tmp();
     }
+    teardown();
+}
+
+/* A box whose job was killed (here by its wall limit) does not serve again: the next run
+ * gets a new box, and nothing of the killed one is left. */
+TEST(a_killed_job_takes_its_box_along)
+{
+    struct sbx_spec spec = {.wall_limit_ms = 200};
+    struct sbx_result res = {0};
+    struct sbx_error e = {0};
+    unsigned built;
+
+    setup();
+    ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
+    built = slot->boxes_built;
+    run_sh("sleep 10", &spec, &res);
+    ASSERT_EQ(res.time_trip, SBX_TIME_WALL);
+    ASSERT_NULL(slot->warm);
+    sbx_result_done(&res);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_EQ(count_slot_processes(), 0);
+    spec = (struct sbx_spec){0};
+    run_sh("echo $$", &spec, &res);
+    ASSERT_EQ(slot->boxes_built, built + 1);
+    ASSERT_STREQ(res.out.data, "2\n");
+    sbx_result_done(&res);
     teardown();
 }
 
@@ -403,21 +449,29 @@ TEST(package_box_path_must_be_outside_the_template)
     teardown();
 }
 
-/* next_stage_follows: the next box is built while the stage runs, and a discarded warm box
- * goes away with sbx_slot_quiesce (its supervisor exits, its leaf is removed). */
-TEST(next_stage_box_is_built_during_the_stage)
+/* next_stage_follows: the stage's own box serves the next stage (no second box is built),
+ * and a discarded warm box goes away with sbx_slot_quiesce (its supervisor exits, its leaf is
+ * removed). */
+TEST(next_stage_runs_in_the_same_box)
 {
     struct sbx_spec spec = {.next_stage_follows = true};
     struct sbx_result res = {0};
+    unsigned built;
 
     setup();
     run_sh("exit 0", &spec, &res);
     sbx_result_done(&res);
+    built = slot->boxes_built;
     ASSERT_NOT_NULL(slot->warm);
+    spec = (struct sbx_spec){0};
+    run_sh("exit 0", &spec, &res);
+    sbx_result_done(&res);
+    ASSERT_EQ(slot->boxes_built, built);
     sbx_slot_discard(slot);
     ASSERT_NULL(slot->warm);
     ASSERT_OK(sbx_slot_quiesce(slot));
     ASSERT_EQ(slot->n_retiring, 0);
+    ASSERT_EQ(slot->n_spent_leaves, 0);
     teardown();
 }
 

@@ -145,6 +145,10 @@ static void *resume_later(void *arg)
 {
     struct consumer *c = arg;
 
+    /* 400 ms from the pause itself: the program has started by then, so its wall time
+     * cannot be shorter (counted from thread start, a slow box build ate into it) */
+    while (!atomic_load(&c->paused))
+        usleep(1000);
     usleep(400 * 1000);
     /* what arrived while paused: at most the pipe's capacity (the program is blocked) */
     size_t seen = atomic_load(&c->taken);
