@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "heap-util.h"
 #include "log.h"
 #include "macro.h"
 #include "server.h"
@@ -157,7 +157,7 @@ void api_conn_free(struct api_conn *c)
      * memory in the MHD thread's arena (daemon RSS grew by ~5 MiB after one 5,000-file body
      * in the hostile battery's H18). Trimming costs a walk of the arenas, paid only here. */
     if (big)
-        (void)malloc_trim(0);
+        heap_trim();
 }
 
 static void add_status_headers(struct api_conn *c, struct MHD_Response *resp, unsigned status)

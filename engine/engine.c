@@ -7,12 +7,12 @@
  * no worker is idle does it wait in the FIFO, which a worker drains before it builds a box
  * for an idle wait (a box for the wrong package would be built for nothing). */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap-util.h"
 #include "internal.h"
 #include "macro.h"
 
@@ -222,7 +222,7 @@ static void *worker_main(void *arg)
          * 2 % of the engine's CPU per cached C hello when it ran after every job). The result's
          * memory is the api's to give back once it has sent it (route.c). */
         if (big)
-            malloc_trim(0);
+            heap_trim();
     }
     sbx_slot_discard(w->slot);
     (void)sbx_slot_quiesce(w->slot);
