@@ -148,23 +148,30 @@ CHILD_FN static int apply_rlimits(const struct sbx_job_header *a)
     return 0;
 }
 
-/* Capabilities: the bounding set first (dropping needs CAP_SETPCAP, which the uid change below
- * takes away), then ambient, then the uid change clears permitted and effective sets; a final
- * capset makes that explicit whatever the securebits say. */
-CHILD_FN static int drop_privileges(const struct sbx_child_args *a, int *step)
+/* The bounding set, emptied once by PID 1 (dropping needs CAP_SETPCAP) and inherited by every
+ * program it clones. Capabilities are numbered 0 to the kernel's last (CAP_LAST_CAP, 40 on
+ * 6.x) without a gap, and each drop is a credentials copy: stop at the first number it does
+ * not know. */
+CHILD_FN static int drop_bounding_set(void)
 {
-    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
-
-    *step = SBX_STEP_CAPABILITIES;
-    /* Capabilities are numbered 0 to the kernel's last (CAP_LAST_CAP, 40 on 6.x) without a
-     * gap, and each drop is a credentials copy: stop at the first number it does not know. */
     for (int cap = 0; cap <= 63; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
             if (errno != EINVAL || cap == 0)
                 return -errno;
             break;
         }
+    return 0;
+}
+
+/* Capabilities: the bounding set came empty from PID 1; ambient first, then the uid change
+ * clears permitted and effective sets; a final capset makes that explicit whatever the
+ * securebits say. */
+CHILD_FN static int drop_privileges(const struct sbx_child_args *a, int *step)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
+
+    *step = SBX_STEP_CAPABILITIES;
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return -errno;
     *step = SBX_STEP_CREDENTIALS;
@@ -352,12 +359,12 @@ CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_
         fail_box(a, SBX_STEP_JOB, EPROTO, 0);
 }
 
-/* A job's program, cloned by PID 1 as soon as the box is ready for a job. Before its job:
- * default signals, own session, an IPC namespace of its own (SysV objects and POSIX queues of
- * an earlier job on this box stay in that job's namespace, gone with it), seccomp (as root,
- * with CAP_SYS_ADMIN, so without no_new_privs yet: the filter allows everything that follows).
- * Then it waits on the job socket; with the job: the job's leaf cgroup, its fds, limits, the
- * slot uid, no capabilities, no_new_privs, execve. */
+/* A job's program, cloned by PID 1 as soon as the box is ready for a job, under PID 1's
+ * seccomp filter (which allows everything that follows). Before its job: default signals, own
+ * session, an IPC namespace of its own (SysV objects and POSIX queues of an earlier job on
+ * this box stay in that job's namespace, gone with it). Then it waits on the job socket; with the
+ * job: the job's leaf cgroup, its fds, limits, the slot uid, no capabilities, no_new_privs, execve.
+ */
 CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
 {
     int keep[] = {0, 1, 2, PROGRAM_ERROR_FD}, step, r, error_fd;
@@ -373,8 +380,6 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
         fail_box(a, SBX_STEP_FDS, errno, 0);
     if (unshare(CLONE_NEWIPC) < 0)
         fail_box(a, SBX_STEP_IPC, errno, 0);
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->seccomp, 0, 0) < 0)
-        fail_box(a, SBX_STEP_SECCOMP, errno, 0);
 
     /* Ready: everything above may happen long before the job. */
     receive_job(a, &h, &job);
@@ -570,13 +575,13 @@ CHILD_FN _Noreturn static void serve_jobs(const struct sbx_child_args *a, int la
 }
 
 /* The capabilities PID 1 keeps to start each job's program as root: the program's uid and
- * groups (SETUID, SETGID), dropping its bounding set (SETPCAP), its IPC namespace and seccomp
- * before no_new_privs (SYS_ADMIN, which also resets ns_last_pid), its rlimits (SYS_RESOURCE),
- * and killing what is left of a job (KILL). The program gives up all of them before its
- * execve. */
+ * groups (SETUID, SETGID), its IPC namespace (SYS_ADMIN, which also resets ns_last_pid and
+ * lets PID 1 load seccomp before no_new_privs), its rlimits (SYS_RESOURCE), and killing what
+ * is left of a job (KILL). The program gives up all of them before its execve; the bounding
+ * set is empty already. */
 #define PID1_CAPS                                                                                  \
-    ((1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_SETPCAP) | (1u << CAP_SYS_ADMIN) |       \
-     (1u << CAP_SYS_RESOURCE) | (1u << CAP_KILL))
+    ((1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_SYS_ADMIN) | (1u << CAP_SYS_RESOURCE) |  \
+     (1u << CAP_KILL))
 
 CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
 {
@@ -584,7 +589,7 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
     int keep[8 + SBX_SPEC_CGROUP_FDS_MAX];
     size_t n = 0;
-    int last_pid_fd;
+    int last_pid_fd, r;
 
     /* Dies with the daemon thread that cloned it (slot workers live as long as the daemon).
      * getppid() cannot check for a race here: it is 0 across the PID namespace boundary. */
@@ -613,6 +618,9 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     /* PID 1 keeps nothing the program could use: only what it needs to start programs, not
      * dumpable (so /proc/1 stays closed to the program, which hidepid hides it from anyway),
      * only the job socket and the counter. */
+    r = drop_bounding_set();
+    if (r < 0)
+        fail_box(a, SBX_STEP_CAPABILITIES, -r, 0);
     (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* of those, what the daemon has (a container may have withheld some) */
     if (syscall(SYS_capget, &hdr, data) < 0)
@@ -623,6 +631,11 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     data[1] = (struct __user_cap_data_struct){0, 0, 0};
     if (syscall(SYS_capset, &hdr, data) < 0)
         fail_box(a, SBX_STEP_CAPABILITIES, errno, 0);
+    /* Seccomp once, for PID 1 and every program it clones (a filter is inherited, never
+     * copied): as root with CAP_SYS_ADMIN, so without no_new_privs; every call PID 1 and a
+     * program before its execve make afterwards is one the filter allows. */
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->seccomp, 0, 0) < 0)
+        fail_box(a, SBX_STEP_SECCOMP, errno, 0);
     serve_jobs(a, last_pid_fd);
 }
 

@@ -78,9 +78,15 @@ static const struct rule rules[] = {
                "seccomp never sees; ENOSYS makes runtimes fall back"},
     {"io_uring_enter", ENOSYS, .reason = "as io_uring_setup"},
     {"io_uring_register", ENOSYS, .reason = "as io_uring_setup"},
-    {"unshare", EPERM,
-     .reason = "new namespaces: a user namespace grants every capability in it "
-               "and unlocks the rest (Debian allows unprivileged userns)"},
+    {"unshare",
+     EPERM,
+     1,
+     {A(0, SCMP_CMP_NE, CLONE_NEWIPC)},
+     NULL,
+     "flags other than exactly CLONE_NEWIPC (PID 1 gives each job's program its own IPC "
+     "namespace under this filter; without CAP_SYS_ADMIN the kernel refuses it with EPERM)",
+     "new namespaces: a user namespace grants every capability in it "
+     "and unlocks the rest (Debian allows unprivileged userns)"},
     {"setns", EPERM, .reason = "joining another namespace"},
     NS_CLONE(CLONE_NEWNS),
     NS_CLONE(CLONE_NEWCGROUP),

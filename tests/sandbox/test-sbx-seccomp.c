@@ -191,6 +191,10 @@ static void namespaces(void)
 
     DENIED(unshare(CLONE_NEWUSER), EPERM);
     DENIED(unshare(CLONE_NEWNS), EPERM);
+    /* exactly CLONE_NEWIPC passes (PID 1's per-job IPC namespace): nothing more with it */
+    DENIED(unshare(CLONE_NEWIPC | CLONE_NEWUSER), EPERM);
+    DENIED(unshare(CLONE_NEWIPC | CLONE_NEWNS), EPERM);
+    DENIED(syscall(SYS_unshare, (1UL << 32) | CLONE_NEWIPC), EPERM);
     DENIED(setns(-1, 0), EPERM);
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         DENIED(syscall(SYS_clone, flags[i] | SIGCHLD, 0, 0, 0, 0), EPERM);

@@ -34,7 +34,7 @@ class CrashRecovery(S.SecTestCase):
         cls.canaries.remove()
 
     def new_daemon(self, like=None):
-        d = T.Daemon(runtimes="real", env=ENV, max_jobs=2,
+        d = T.Daemon(runtimes="real", env=dict(S.EMULATED_ROOM, **ENV), max_jobs=2,
                      canary_env={"ENGINE_CANARY_ENV": self.canaries.env_token})
         if like is not None:
             d.instance = like.instance

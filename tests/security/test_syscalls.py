@@ -16,6 +16,7 @@ EXPECT = {
     "mount": EPERM, "mount_bind": EPERM, "mount_remount_rw": EPERM, "umount2": EPERM,
     "umount2_proc": EPERM, "pivot_root": EPERM, "chroot": EPERM,
     "unshare_user": EPERM, "unshare_net": EPERM, "unshare_ns": EPERM, "unshare_pid": EPERM,
+    "unshare_ipc": EPERM, "unshare_ipc_user": EPERM,
     "setns": EPERM, "setns_user": EPERM,
     "clone_newuser": EPERM, "clone_newns": EPERM, "clone_newnet": EPERM, "clone_newpid": EPERM,
     "clone_newuser_hi": EPERM,

@@ -220,6 +220,10 @@ static void matrix(void)
     TRY("unshare_net", unshare(CLONE_NEWNET));
     TRY("unshare_ns", unshare(CLONE_NEWNS));
     TRY("unshare_pid", unshare(CLONE_NEWPID));
+    /* the one unshare the filter lets through (PID 1's per-job IPC namespace): the kernel
+     * refuses it to a program without capabilities, alone or with a user namespace */
+    TRY("unshare_ipc", unshare(CLONE_NEWIPC));
+    TRY("unshare_ipc_user", unshare(CLONE_NEWIPC | CLONE_NEWUSER));
     nsfd = open("/proc/self/ns/net", O_RDONLY);
     TRY("setns", setns(nsfd, 0));
     TRY("setns_user", setns(nsfd, CLONE_NEWUSER));
