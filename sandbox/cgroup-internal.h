@@ -47,7 +47,10 @@ struct sbx_cgroup_root {
     /* v2: where the daemon started when that cgroup held other processes (the tree then lives
      * under <hierarchy root>/capsule); NULL if not */
     char *v2_home;
-    bool v2_made_shared;     /* v2: <hierarchy root>/capsule was created by this root */
+    bool v2_made_shared; /* v2: <hierarchy root>/capsule was created by this root */
+    /* Bits (1u << h) of the hierarchies whose leaf directory serves one stage only; the
+     * others may serve every stage of a box (sbx__cgroup_leaf_recycle). */
+    unsigned stage_hiers;
     unsigned v2_enabled_own; /* v2: bits of SBX_CG_V2_* we enabled in own's subtree */
     void (*fake_mkdir)(int dirfd, const char *path, void *userdata);
     void (*fake_rmdir)(int dirfd, const char *path, void *userdata);
@@ -56,10 +59,14 @@ struct sbx_cgroup_root {
 
 struct sbx_cgroup_leaf {
     struct sbx_cgroup_root *root;
-    char rel[SBX_CG_REL_MAX]; /* "slot-<n>/stage-<seq>", relative to each boxes_fd */
+    unsigned slot;
+    /* "slot-<n>/stage-<seq>" relative to each boxes_fd; a directory kept across stages keeps
+     * the name of the stage it was made for */
+    char rel[SBX_CG_HIER_MAX][SBX_CG_REL_MAX];
     bool made[SBX_CG_HIER_MAX];
-    size_t n_procs;
-    int procs_fd[SBX_CG_HIER_MAX]; /* cgroup.procs per hierarchy, O_WRONLY */
+    bool kept[SBX_CG_HIER_MAX];    /* served an earlier stage: limits are rewritten, not assumed */
+    size_t n_procs;                /* hierarchies with procs_fd open */
+    int procs_fd[SBX_CG_HIER_MAX]; /* cgroup.procs (v1: tasks) per hierarchy, O_WRONLY */
     int cpu_fd;                    /* v2 cpu.stat, v1 cpuacct.usage */
     int peak_fd;                   /* v2 memory.peak (or memory.current), v1 max_usage_in_bytes */
     int oom_fd;                    /* v2 memory.events, v1 memory.oom_control */
@@ -67,6 +74,7 @@ struct sbx_cgroup_leaf {
     int kill_fd;                   /* v2 cgroup.kill, v1 freezer.state; -1 when absent */
     bool peak_sampled;             /* v2 before 5.19: peak_fd reads memory.current */
     uint64_t peak_seen;
+    uint64_t cpu_base; /* v1: cpuacct.usage (ns) when a kept directory's next stage began */
 };
 
 struct sbx_cg_ops {
@@ -78,7 +86,8 @@ struct sbx_cg_ops {
     void (*root_release)(struct sbx_cgroup_root *root);
     /* After mkdir of a slot directory in hierarchy h. */
     int (*slot_setup)(struct sbx_cgroup_root *root, size_t h, const char *slot_rel);
-    /* After the leaf directories exist and procs fds are open: limits and counter fds. */
+    /* After the leaf directories exist and procs fds are open: limits and counter fds. Also
+     * after a recycled leaf got new directories: only fds still -1 are opened. */
     int (*leaf_setup)(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_limits *limits,
                       struct sbx_error *reterr);
     /* Limits of a fresh leaf (from leaf_setup, or later when the leaf was made ahead). */
@@ -90,6 +99,9 @@ struct sbx_cg_ops {
     /* How often a charge hit the memory limit (failed or had to reclaim). */
     int (*memory_limit_hits)(struct sbx_cgroup_leaf *leaf, uint64_t *ret);
     int (*kill)(struct sbx_cgroup_leaf *leaf);
+    /* Closes the counter fds of hierarchy h before its directory leaves the leaf (NULL when
+     * the backend never keeps part of a leaf). */
+    void (*leaf_drop_hier)(struct sbx_cgroup_leaf *leaf, size_t h);
 };
 
 extern const struct sbx_cg_ops sbx__cg_v1_ops;
@@ -114,6 +126,9 @@ int sbx__cg_open(int dirfd, const char *path, int flags, int *ret);
 /** Same for a file of the leaf in hierarchy h ("<rel>/<name>"). */
 int sbx__cg_leaf_open(const struct sbx_cgroup_leaf *leaf, size_t h, const char *name, int flags,
                       int *ret);
+/** Writes a string to a file of the leaf in hierarchy h. */
+int sbx__cg_leaf_write(const struct sbx_cgroup_leaf *leaf, size_t h, const char *name,
+                       const char *value);
 /** Writes a decimal to a file of the leaf in hierarchy h. */
 int sbx__cg_leaf_write_u64(const struct sbx_cgroup_leaf *leaf, size_t h, const char *name,
                            uint64_t value);

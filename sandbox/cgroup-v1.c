@@ -109,6 +109,9 @@ static int v1_root_setup(struct sbx_cgroup_root *root, struct sbx_error *reterr)
             r = v1_memory_root_setup(fd, hier->dir, reterr);
             if (r < 0)
                 return r;
+            /* Memory gets a directory per stage: max_usage_in_bytes resets only to the usage
+             * of the moment, which still holds what the last stage left charged. */
+            root->stage_hiers |= 1u << h;
         }
         r = sbx__cg_mkdir(root, fd, "boxes");
         if (r >= 0)
@@ -140,8 +143,10 @@ static int v1_leaf_limits(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_
             return sbx__cg_leaf_fail(leaf, mem, reterr, "cgroup-limit", r,
                                      "memory.memsw.limit_in_bytes");
     }
-    if (limits->pids) {
-        r = sbx__cg_leaf_write_u64(leaf, pids, "pids.max", limits->pids);
+    /* A directory kept from an earlier stage has that stage's limit: "max" lifts it. */
+    if (limits->pids || leaf->kept[pids]) {
+        r = limits->pids ? sbx__cg_leaf_write_u64(leaf, pids, "pids.max", limits->pids)
+                         : sbx__cg_leaf_write(leaf, pids, "pids.max", "max");
         if (r < 0)
             return sbx__cg_leaf_fail(leaf, pids, reterr, "cgroup-limit", r, "pids.max");
     }
@@ -155,9 +160,10 @@ struct v1_file {
     size_t fd_offset;
 };
 
-/* The counters read on the hot path, opened once per leaf. On an OOM kill with memsw limited
- * and swap off, memory.failcnt stays 0 (memsw is charged first): oom_control's oom_kill is the
- * reliable signal. max_usage_in_bytes needs no reset: the leaf is fresh per stage. */
+/* The counters read on the hot path, opened once per directory. On an OOM kill with memsw
+ * limited and swap off, memory.failcnt stays 0 (memsw is charged first): oom_control's
+ * oom_kill is the reliable signal. max_usage_in_bytes needs no reset: the memory directory is
+ * fresh per stage. cpuacct.usage of a kept directory is read against its value at the start. */
 static const struct v1_file v1_files[] = {
     {SBX_CG_CPUACCT, "cpuacct.usage", O_RDONLY, offsetof(struct sbx_cgroup_leaf, cpu_fd)},
     {SBX_CG_MEMORY, "memory.max_usage_in_bytes", O_RDONLY,
@@ -179,14 +185,34 @@ static int v1_leaf_setup(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_l
         const struct v1_file *f = &v1_files[i];
         int h = leaf->root->index[f->controller];
 
+        int *fd = (int *)(void *)((char *)leaf + f->fd_offset);
+
         if (h < 0)
             continue; /* only the optional freezer can be absent */
-        r = sbx__cg_leaf_open(leaf, (size_t)h, f->name, f->flags,
-                              (int *)(void *)((char *)leaf + f->fd_offset));
+        if (*fd >= 0)
+            continue; /* its directory serves another stage */
+        r = sbx__cg_leaf_open(leaf, (size_t)h, f->name, f->flags, fd);
         if (r < 0)
             return sbx__cg_leaf_fail(leaf, (size_t)h, reterr, "cgroup-open", r, f->name);
     }
+    /* Nothing runs in the leaf between stages: the counter stands still until the job joins. */
+    leaf->cpu_base = 0;
+    if (leaf->kept[leaf->root->index[SBX_CG_CPUACCT]]) {
+        r = sbx__cg_read_u64(leaf->cpu_fd, &leaf->cpu_base);
+        if (r < 0)
+            return sbx__cg_leaf_fail(leaf, (size_t)leaf->root->index[SBX_CG_CPUACCT], reterr,
+                                     "cgroup-open", r, "cpuacct.usage");
+    }
     return 0;
+}
+
+static void v1_leaf_drop_hier(struct sbx_cgroup_leaf *leaf, size_t h)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(v1_files); i++)
+        if (leaf->root->index[v1_files[i].controller] == (int)h) {
+            int *fd = (int *)(void *)((char *)leaf + v1_files[i].fd_offset);
+            *fd = safe_close(*fd);
+        }
 }
 
 static int v1_cpu_usec(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
@@ -197,7 +223,7 @@ static int v1_cpu_usec(struct sbx_cgroup_leaf *leaf, uint64_t *ret)
     r = sbx__cg_read_u64(leaf->cpu_fd, &ns); /* cpuacct.usage counts nanoseconds */
     if (r < 0)
         return r;
-    *ret = ns / NSEC_PER_USEC;
+    *ret = (ns > leaf->cpu_base ? ns - leaf->cpu_base : 0) / NSEC_PER_USEC;
     return 0;
 }
 
@@ -275,4 +301,5 @@ const struct sbx_cg_ops sbx__cg_v1_ops = {
     .oom_kills = v1_oom_kills,
     .memory_limit_hits = v1_memory_limit_hits,
     .kill = v1_kill,
+    .leaf_drop_hier = v1_leaf_drop_hier,
 };

@@ -213,6 +213,8 @@ static int v2_root_setup(struct sbx_cgroup_root *root, struct sbx_error *reterr)
     _cleanup_close_ int own_fd = -1, fd = -1;
     int r;
 
+    /* One directory holds memory too, whose peak only 6.12 can reset: a leaf per stage. */
+    root->stage_hiers = 1u;
     r = sbx__cg_open(AT_FDCWD, hier->own, O_PATH | O_DIRECTORY, &own_fd);
     if (r >= 0)
         r = sbx__cg_open(AT_FDCWD, hier->dir, O_PATH | O_DIRECTORY, &fd);

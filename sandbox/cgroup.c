@@ -77,18 +77,26 @@ int sbx__cg_leaf_open(const struct sbx_cgroup_leaf *leaf, size_t h, const char *
 {
     char path[SBX_CG_REL_MAX + 64];
 
-    snprintf(path, sizeof(path), "%s/%s", leaf->rel, name);
+    snprintf(path, sizeof(path), "%s/%s", leaf->rel[h], name);
     return sbx__cg_open(leaf->root->hier[h].boxes_fd, path, flags, ret);
+}
+
+int sbx__cg_leaf_write(const struct sbx_cgroup_leaf *leaf, size_t h, const char *name,
+                       const char *value)
+{
+    char path[SBX_CG_REL_MAX + 64];
+
+    snprintf(path, sizeof(path), "%s/%s", leaf->rel[h], name);
+    return write_string_at(leaf->root->hier[h].boxes_fd, path, value);
 }
 
 int sbx__cg_leaf_write_u64(const struct sbx_cgroup_leaf *leaf, size_t h, const char *name,
                            uint64_t value)
 {
-    char path[SBX_CG_REL_MAX + 64], buf[24];
+    char buf[24];
 
-    snprintf(path, sizeof(path), "%s/%s", leaf->rel, name);
     snprintf(buf, sizeof(buf), "%" PRIu64, value);
-    return write_string_at(leaf->root->hier[h].boxes_fd, path, buf);
+    return sbx__cg_leaf_write(leaf, h, name, buf);
 }
 
 int sbx__cg_read_u64(int fd, uint64_t *ret)
@@ -192,7 +200,6 @@ int sbx__cg_leaf_kill_rounds(struct sbx_cgroup_leaf *leaf, unsigned rounds)
 {
     char path[SBX_CG_REL_MAX + 16];
 
-    snprintf(path, sizeof(path), "%s/cgroup.procs", leaf->rel);
     /* Without cgroup.kill or a freezer a fork can race the listing: repeat until a listing
      * finds nobody. SIGKILLed processes cannot fork, and pids.max bounds the count. */
     for (unsigned round = 0; round < rounds; round++) {
@@ -201,6 +208,7 @@ int sbx__cg_leaf_kill_rounds(struct sbx_cgroup_leaf *leaf, unsigned rounds)
             unsigned n = 0;
             if (!leaf->made[h])
                 continue;
+            snprintf(path, sizeof(path), "%s/cgroup.procs", leaf->rel[h]);
             int r = sbx__cg_kill_procs(leaf->root->hier[h].boxes_fd, path, &n);
             if (r < 0 && r != -ENOENT)
                 return r;
@@ -452,8 +460,9 @@ const char *sbx__cgroup_root_dir(const struct sbx_cgroup_root *root, size_t inde
 
 static void leaf_close_fds(struct sbx_cgroup_leaf *leaf)
 {
-    for (size_t i = 0; i < leaf->n_procs; i++)
-        leaf->procs_fd[i] = safe_close(leaf->procs_fd[i]);
+    for (size_t h = 0; h < SBX_CG_HIER_MAX; h++)
+        leaf->procs_fd[h] = safe_close(leaf->procs_fd[h]);
+    leaf->n_procs = 0;
     leaf->cpu_fd = safe_close(leaf->cpu_fd);
     leaf->peak_fd = safe_close(leaf->peak_fd);
     leaf->oom_fd = safe_close(leaf->oom_fd);
@@ -468,7 +477,7 @@ static int leaf_remove_dirs(struct sbx_cgroup_leaf *leaf, usec_t deadline)
     for (size_t h = 0; h < leaf->root->n_hier; h++) {
         if (!leaf->made[h])
             continue;
-        int k = sbx__cg_rmdir(leaf->root, leaf->root->hier[h].boxes_fd, leaf->rel, deadline);
+        int k = sbx__cg_rmdir(leaf->root, leaf->root->hier[h].boxes_fd, leaf->rel[h], deadline);
         if (k < 0 && r == 0)
             r = k;
         leaf->made[h] = k < 0;
@@ -507,40 +516,43 @@ static int leaf_mkdir(struct sbx_cgroup_leaf *leaf, size_t h, const char *slot_r
 {
     int r;
 
-    r = sbx__cg_mkdir(leaf->root, leaf->root->hier[h].boxes_fd, leaf->rel);
+    r = sbx__cg_mkdir(leaf->root, leaf->root->hier[h].boxes_fd, leaf->rel[h]);
     if (r != -ENOENT)
         return r;
     r = slot_create(leaf->root, h, slot_rel);
     if (r < 0)
         return r;
-    return sbx__cg_mkdir(leaf->root, leaf->root->hier[h].boxes_fd, leaf->rel);
+    return sbx__cg_mkdir(leaf->root, leaf->root->hier[h].boxes_fd, leaf->rel[h]);
 }
 
-int sbx__cg_leaf_fail(const struct sbx_cgroup_leaf *leaf, size_t h, struct sbx_error *reterr,
-                      const char *step, int err, const char *file)
+static struct sbx_cgroup_leaf *leaf_alloc(struct sbx_cgroup_root *root, unsigned slot)
 {
-    char path[sizeof(reterr->path)];
+    struct sbx_cgroup_leaf *leaf = calloc(1, sizeof(*leaf));
 
-    snprintf(path, sizeof(path), "%s/boxes/%s%s%s", leaf->root->hier[h].dir, leaf->rel,
-             file ? "/" : "", file ? file : "");
-    return sbx__cg_fail(reterr, step, err, path);
+    if (!leaf)
+        return NULL;
+    leaf->root = root;
+    leaf->slot = slot;
+    for (size_t h = 0; h < SBX_CG_HIER_MAX; h++)
+        leaf->procs_fd[h] = -1;
+    leaf->cpu_fd = leaf->peak_fd = leaf->oom_fd = leaf->pids_fd = leaf->kill_fd = -1;
+    return leaf;
 }
 
-int sbx__cgroup_leaf_create(struct sbx_cgroup_root *root, unsigned slot, uint64_t seq,
-                            const struct sbx_cgroup_limits *limits, struct sbx_cgroup_leaf **ret,
-                            struct sbx_error *reterr)
+/* Makes the directories the leaf lacks as stage `seq`, opens their procs files, then lets the
+ * backend apply limits and open the counters it lacks. */
+static int leaf_fill(struct sbx_cgroup_leaf *leaf, uint64_t seq,
+                     const struct sbx_cgroup_limits *limits, struct sbx_error *reterr)
 {
-    _cleanup_(leaf_abandonp) struct sbx_cgroup_leaf *leaf = calloc(1, sizeof(*leaf));
+    struct sbx_cgroup_root *root = leaf->root;
     char slot_rel[24];
     int r;
 
-    if (!leaf)
-        return sbx__cg_fail(reterr, "cgroup-create", -ENOMEM, NULL);
-    leaf->root = root;
-    leaf->cpu_fd = leaf->peak_fd = leaf->oom_fd = leaf->pids_fd = leaf->kill_fd = -1;
-    snprintf(slot_rel, sizeof(slot_rel), "slot-%u", slot);
-    snprintf(leaf->rel, sizeof(leaf->rel), "slot-%u/stage-%" PRIu64, slot, seq);
+    snprintf(slot_rel, sizeof(slot_rel), "slot-%u", leaf->slot);
     for (size_t h = 0; h < root->n_hier; h++) {
+        if (leaf->made[h])
+            continue;
+        snprintf(leaf->rel[h], sizeof(leaf->rel[h]), "slot-%u/stage-%" PRIu64, leaf->slot, seq);
         r = leaf_mkdir(leaf, h, slot_rel);
         if (r < 0)
             return sbx__cg_leaf_fail(leaf, h, reterr, "cgroup-create", r, NULL);
@@ -555,11 +567,75 @@ int sbx__cgroup_leaf_create(struct sbx_cgroup_root *root, unsigned slot, uint64_
             return sbx__cg_leaf_fail(leaf, h, reterr, "cgroup-open", r, "cgroup.procs");
         leaf->n_procs++;
     }
-    r = root->ops->leaf_setup(leaf, limits, reterr);
+    return root->ops->leaf_setup(leaf, limits, reterr);
+}
+
+int sbx__cg_leaf_fail(const struct sbx_cgroup_leaf *leaf, size_t h, struct sbx_error *reterr,
+                      const char *step, int err, const char *file)
+{
+    char path[sizeof(reterr->path)];
+
+    snprintf(path, sizeof(path), "%s/boxes/%s%s%s", leaf->root->hier[h].dir, leaf->rel[h],
+             file ? "/" : "", file ? file : "");
+    return sbx__cg_fail(reterr, step, err, path);
+}
+
+int sbx__cgroup_leaf_create(struct sbx_cgroup_root *root, unsigned slot, uint64_t seq,
+                            const struct sbx_cgroup_limits *limits, struct sbx_cgroup_leaf **ret,
+                            struct sbx_error *reterr)
+{
+    _cleanup_(leaf_abandonp) struct sbx_cgroup_leaf *leaf = leaf_alloc(root, slot);
+    int r;
+
+    if (!leaf)
+        return sbx__cg_fail(reterr, "cgroup-create", -ENOMEM, NULL);
+    r = leaf_fill(leaf, seq, limits, reterr);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(leaf);
     return 0;
+}
+
+void sbx__cgroup_leaf_recycle(struct sbx_cgroup_leaf **leafp, struct sbx_cgroup_leaf **ret_spent)
+{
+    struct sbx_cgroup_leaf *leaf = *leafp, *spent;
+    struct sbx_cgroup_root *root;
+    bool keeps = false;
+
+    *ret_spent = NULL;
+    if (!leaf)
+        return;
+    root = leaf->root;
+    for (size_t h = 0; h < root->n_hier; h++)
+        keeps |= leaf->made[h] && !(root->stage_hiers & (1u << h));
+    spent = keeps && root->ops->leaf_drop_hier ? leaf_alloc(root, leaf->slot) : NULL;
+    if (!spent) { /* nothing to keep (v2), or no memory for the split: all of it is spent */
+        *ret_spent = TAKE_PTR(*leafp);
+        return;
+    }
+    for (size_t h = 0; h < root->n_hier; h++) {
+        if (!leaf->made[h])
+            continue;
+        if (!(root->stage_hiers & (1u << h))) {
+            leaf->kept[h] = true;
+            continue;
+        }
+        root->ops->leaf_drop_hier(leaf, h);
+        memcpy(spent->rel[h], leaf->rel[h], sizeof(spent->rel[h]));
+        spent->made[h] = true;
+        leaf->made[h] = false;
+        spent->procs_fd[h] = TAKE_FD(leaf->procs_fd[h]);
+        spent->n_procs++;
+        leaf->n_procs--;
+    }
+    *ret_spent = spent;
+}
+
+int sbx__cgroup_leaf_refill(struct sbx_cgroup_leaf *leaf, uint64_t *seq, struct sbx_error *reterr)
+{
+    if (leaf->n_procs == leaf->root->n_hier)
+        return 0;
+    return leaf_fill(leaf, ++*seq, NULL, reterr);
 }
 
 int sbx__cgroup_leaf_set_limits(struct sbx_cgroup_leaf *leaf,
@@ -609,14 +685,22 @@ int sbx__cgroup_leaf_kill(struct sbx_cgroup_leaf *leaf)
     return leaf->root->ops->kill(leaf);
 }
 
-/* Usually the box is gone already (its pid namespace died with the supervisor). A process
- * joins hierarchy 0 first, so one empty listing there means the leaf is empty everywhere and
- * the directories can go without the kill and drain round trips. */
-static bool leaf_destroy_fast(struct sbx_cgroup_leaf *leaf, const char *procs)
+/* Usually the box is gone already (its pid namespace died with the supervisor, or its stage
+ * was reaped to the last process). A process joins the hierarchies in order, so one empty
+ * listing in the first the leaf holds means it is empty everywhere and the directories can go
+ * without the kill and drain round trips. */
+static bool leaf_destroy_fast(struct sbx_cgroup_leaf *leaf)
 {
+    char procs[SBX_CG_REL_MAX + 16];
     unsigned seen = 0;
+    size_t h = 0;
 
-    if (sbx__cg_kill_procs(leaf->root->hier[0].boxes_fd, procs, &seen) < 0 || seen > 0)
+    while (h < leaf->root->n_hier && !leaf->made[h])
+        h++;
+    if (h == leaf->root->n_hier)
+        return true;
+    snprintf(procs, sizeof(procs), "%s/cgroup.procs", leaf->rel[h]);
+    if (sbx__cg_kill_procs(leaf->root->hier[h].boxes_fd, procs, &seen) < 0 || seen > 0)
         return false;
     return leaf_remove_dirs(leaf, now_usec()) >= 0;
 }
@@ -629,12 +713,12 @@ int sbx__cgroup_leaf_destroy(struct sbx_cgroup_leaf *leaf)
 
     if (!leaf)
         return 0;
-    snprintf(procs, sizeof(procs), "%s/cgroup.procs", leaf->rel);
-    if (!leaf_destroy_fast(leaf, procs)) {
+    if (!leaf_destroy_fast(leaf)) {
         (void)sbx__cgroup_leaf_kill(leaf);
         for (size_t h = 0; h < leaf->root->n_hier; h++) {
             if (!leaf->made[h])
                 continue;
+            snprintf(procs, sizeof(procs), "%s/cgroup.procs", leaf->rel[h]);
             k = drain(leaf->root->hier[h].boxes_fd, procs, deadline);
             if (k < 0 && r == 0)
                 r = k;

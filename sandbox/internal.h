@@ -50,9 +50,19 @@ const char *sbx__cgroup_root_dir(const struct sbx_cgroup_root *root, size_t inde
 int sbx__cgroup_leaf_create(struct sbx_cgroup_root *root, unsigned slot, uint64_t seq,
                             const struct sbx_cgroup_limits *limits, struct sbx_cgroup_leaf **ret,
                             struct sbx_error *reterr);
+/** After a stage whose every process has been reaped, for the box's next stage: keeps in
+ *  *leaf the directories that can serve it and moves the rest to *ret_spent (NULL when none;
+ *  destroy it once the answer is out). v1 keeps pids, cpuacct and freezer (their counters are
+ *  read against a base, pids.max is rewritten) and spends memory: its peak cannot be reset and
+ *  what the stage left charged to it (page cache, dentries) would count against the next one.
+ *  v2 keeps nothing (memory.peak is resettable only since 6.12): *leaf becomes NULL. */
+void sbx__cgroup_leaf_recycle(struct sbx_cgroup_leaf **leaf, struct sbx_cgroup_leaf **ret_spent);
+/** Gives a recycled leaf new directories where it lacks them, as stage ++*seq (limits unset,
+ *  see set_limits); 0 without a change when it lacks none. */
+int sbx__cgroup_leaf_refill(struct sbx_cgroup_leaf *leaf, uint64_t *seq, struct sbx_error *reterr);
 /** fds of the leaf's cgroup.procs files (one per hierarchy), opened O_WRONLY|O_CLOEXEC: a child
  *  still running as root writes "0" to each to enter the leaf. Returns the count. */
-/** Applies limits to a leaf made with NULL limits, once, before anything joins it. */
+/** Applies limits to a leaf made (or refilled) with NULL limits, before anything joins it. */
 int sbx__cgroup_leaf_set_limits(struct sbx_cgroup_leaf *leaf,
                                 const struct sbx_cgroup_limits *limits, struct sbx_error *reterr);
 size_t sbx__cgroup_leaf_procs_fds(const struct sbx_cgroup_leaf *leaf, const int **ret);

@@ -23,9 +23,10 @@
  * clones the next job's program. Meanwhile this thread runs the monitor (monitor.c).
  *
  * The result is final once the report and both streams' EOF are in. The box then waits for
- * the slot's next job of its package (a new leaf is made for it); a box that was killed (a
- * limit, an abort, a failure) or whose template is no longer the slot's is torn down, and
- * that teardown (the namespaces' release, the reap) and the spent leaves' removal are left to
+ * the slot's next job of its package (a new leaf is made for it; on v1 only its memory part,
+ * the others kept with their counters read against a base); a box that was killed (a limit,
+ * an abort, a failure) or whose template is no longer the slot's is torn down, and that
+ * teardown (the namespaces' release, the reap) and the spent leaves' removal are left to
  * sbx_slot_quiesce(), which the caller runs before it touches the job directories again. */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,9 +84,10 @@ void sbx_file_write_unlock(void)
 
 struct sbx_box {
     int pidfd;
-    int job_fd;                   /* our end of the job socket: jobs out, reports in */
-    struct sbx_cgroup_leaf *leaf; /* the next job's, made ahead; NULL until then */
-    struct sbx_mount_plan plan;   /* kept to name a failing mount op */
+    int job_fd; /* our end of the job socket: jobs out, reports in */
+    /* the next job's, made ahead (or what of the last job's can serve it); NULL until then */
+    struct sbx_cgroup_leaf *leaf;
+    struct sbx_mount_plan plan;                         /* kept to name a failing mount op */
     char *package_dir, *package_box_dir, *prepared_dir; /* binds beyond the slot template */
     uint64_t template_id;                               /* the template it copied */
 };
@@ -500,8 +502,10 @@ static int box_ready(struct sbx_slot *slot, struct sbx_box *b, const char *packa
     if (r < 0)
         return r;
     *fits = tpl->id == b->template_id;
-    if (!*fits || b->leaf)
+    if (!*fits)
         return 0;
+    if (b->leaf)
+        return sbx__cgroup_leaf_refill(b->leaf, &slot->stage_seq, reterr);
     return sbx__cgroup_leaf_create(slot->ctx->cgroup, slot->index, ++slot->stage_seq, NULL,
                                    &b->leaf, reterr);
 }
@@ -738,10 +742,17 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
     r = run_box(slot, b, spec, &res, &reusable, reterr);
     if (r >= 0)
         account(b->leaf, &res);
-    int k = slot_spend_leaf(slot, TAKE_PTR(b->leaf)), k2 = 0;
-    /* A box whose job ended on its own, reaped to the last process, takes the next job; one
-     * that was killed or failed is torn down. */
-    if (reusable && !slot->warm)
+    /* A box whose job ended on its own, reaped to the last process, takes the next job, and
+     * so does what of its leaf can serve that job; one that was killed or failed is torn
+     * down. */
+    bool keep = reusable && !slot->warm;
+    struct sbx_cgroup_leaf *spent = NULL;
+    if (keep)
+        sbx__cgroup_leaf_recycle(&b->leaf, &spent);
+    else
+        spent = TAKE_PTR(b->leaf);
+    int k = slot_spend_leaf(slot, spent), k2 = 0;
+    if (keep)
         slot->warm = b;
     else
         k2 = slot_retire(slot, b);

@@ -218,6 +218,87 @@ TEST(cpu_usage_counts_every_process)
     ASSERT_OK(sbx__cgroup_leaf_destroy(leaf));
 }
 
+/* Runs one stage in the leaf: a child that joins it, spins `spin_ms` of CPU, touches `mib` of
+ * memory and forks `forks` children that exit; returns how many forks failed. */
+static int run_stage(const struct sbx_cgroup_leaf *leaf, long spin_ms, size_t mib, int forks)
+{
+    int status;
+    pid_t pid = fork();
+
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        int failed = 0;
+        enter(leaf);
+        spin_cpu(spin_ms);
+        for (size_t i = 0; i < mib; i++) {
+            char *p = malloc(MIB);
+            if (!p)
+                _exit(99);
+            memset(p, 1, MIB);
+        }
+        for (int i = 0; i < forks; i++) {
+            pid_t c = fork();
+            if (c == 0)
+                _exit(0);
+            if (c < 0)
+                failed++;
+        }
+        while (wait(NULL) > 0)
+            ;
+        _exit(failed);
+    }
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* A box's second stage in a recycled leaf: nothing of the first stage's CPU, memory peak or
+ * pids limit is seen, and the first stage's memory directory goes with the spent part. */
+TEST(recycled_leaf_counts_each_stage_alone)
+{
+    struct sbx_cgroup_root *root = open_live();
+    struct sbx_cgroup_limits first = {.memory = 256 * MIB, .pids = 3}, second = {0};
+    struct sbx_cgroup_leaf *leaf = NULL, *spent = NULL;
+    uint64_t seq = 1, usec = 0, peak = 0, oom = 1, pids = 1;
+    char path[512];
+
+    ASSERT_OK(sbx__cgroup_leaf_create(root, 5, seq, &first, &leaf, NULL));
+    ASSERT_EQ(run_stage(leaf, 200, 48, 8), 6); /* the parent and 2 children fit in 3 */
+    ASSERT_OK(sbx__cgroup_leaf_cpu_usec(leaf, &usec));
+    ASSERT_GE(usec, 190 * 1000);
+    ASSERT_OK(sbx__cgroup_leaf_memory_peak(leaf, &peak));
+    ASSERT_GE(peak, 48 * MIB);
+
+    sbx__cgroup_leaf_recycle(&leaf, &spent);
+    ASSERT_TRUE(spent != NULL);
+    if (sbx__cgroup_root_version(root) == 2) {
+        ASSERT_TRUE(leaf == NULL); /* one directory: made anew, as the box does */
+        ASSERT_OK(sbx__cgroup_leaf_create(root, 5, ++seq, NULL, &leaf, NULL));
+    } else {
+        ASSERT_TRUE(leaf != NULL);
+        ASSERT_OK(sbx__cgroup_leaf_refill(leaf, &seq, NULL));
+        ASSERT_EQ(seq, 2);
+    }
+    ASSERT_OK(sbx__cgroup_leaf_destroy(spent));
+    ASSERT_OK(sbx__cgroup_leaf_set_limits(leaf, &second, NULL));
+
+    ASSERT_EQ(run_stage(leaf, 0, 2, 8), 0); /* no pids limit any more */
+    ASSERT_OK(sbx__cgroup_leaf_cpu_usec(leaf, &usec));
+    ASSERT_LE(usec, 100 * 1000); /* the first stage's 200 ms are not in it */
+    ASSERT_OK(sbx__cgroup_leaf_memory_peak(leaf, &peak));
+    ASSERT_LE(peak, 24 * MIB); /* nor its 48 MiB */
+    ASSERT_GE(peak, 2 * MIB);
+    ASSERT_OK(sbx__cgroup_leaf_oom_kills(leaf, &oom));
+    ASSERT_EQ(oom, 0);
+    ASSERT_OK(sbx__cgroup_leaf_pids_current(leaf, &pids));
+    ASSERT_EQ(pids, 0);
+    ASSERT_OK(sbx__cgroup_leaf_destroy(leaf));
+    assert_leaf_gone(root, 5, 1);
+    assert_leaf_gone(root, 5, 2);
+    leaf_path(root, 0, 5, 1, path, sizeof(path));
+    ASSERT_FALSE(dir_exists(path));
+}
+
 TEST(kill_stopped_process_ignoring_sigterm)
 {
     struct sbx_cgroup_root *root = open_live();

@@ -346,6 +346,42 @@ TEST(one_box_serves_job_after_job_each_as_new)
     teardown();
 }
 
+/* The box's next job is counted alone: the CPU time, memory peak and process limit of the job
+ * before it are not in its result (on v1 the pids and cpuacct directories serve both jobs). */
+TEST(a_box_s_next_job_counts_its_own_usage)
+{
+    struct sbx_spec spec = {.max_processes = 4, .memory_limit = 256 << 20};
+    struct sbx_result res = {0};
+    struct sbx_error e = {0};
+    struct sbx_box *first;
+
+    setup();
+    ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
+    first = slot->warm;
+    run_sh("dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null; i=0; "
+           "while [ $i -lt 300000 ]; do i=$((i+1)); done",
+           &spec, &res);
+    ASSERT_TRUE(res.exited);
+    ASSERT_EQ(res.exit_code, 0);
+    ASSERT_GE(res.cpu_usec, 100000);
+    ASSERT_GE(res.memory_peak, (uint64_t)48 << 20);
+    sbx_result_done(&res);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    empty_tmp();
+
+    spec = (struct sbx_spec){0}; /* no process limit now */
+    run_sh("for n in 1 2 3 4 5 6 7 8; do sleep 0.3 & done; wait", &spec, &res);
+    ASSERT_TRUE(slot->warm == first); /* the same box served */
+    ASSERT_TRUE(res.exited);
+    ASSERT_EQ(res.exit_code, 0);
+    ASSERT_STREQ(res.err.data ? res.err.data : "", "");
+    ASSERT_LE(res.cpu_usec, 60000);
+    ASSERT_LE(res.memory_peak, (uint64_t)24 << 20);
+    ASSERT_FALSE(res.oom_killed);
+    sbx_result_done(&res);
+    teardown();
+}
+
 /* A box whose job was killed (here by its wall limit) does not serve again: the next run
  * gets a new box, and nothing of the killed one is left. */
 TEST(a_killed_job_takes_its_box_along)

@@ -462,6 +462,72 @@ TEST(v1_no_memsw_and_unlimited)
     fake_done(&f);
 }
 
+/* A box's next stage: memory gets a new directory (its peak cannot be reset), pids, cpuacct
+ * and freezer keep theirs, the CPU counter reads from where the last stage left it, and a
+ * limit the last stage had is lifted when this one has none. */
+TEST(v1_recycled_leaf_keeps_all_but_memory)
+{
+    struct fake f;
+    struct sbx_cgroup_root *root = NULL;
+    struct sbx_cgroup_leaf *leaf = NULL, *spent = NULL;
+    struct sbx_cgroup_limits first = {.memory = 64 * MIB, .pids = 8}, unlimited = {0};
+    uint64_t seq = 1, v;
+    const int *fds;
+
+    fake_v1(&f);
+    ASSERT_OK(open_root(&f, &root, NULL));
+    ASSERT_OK(sbx__cgroup_leaf_create(root, 6, seq, &first, &leaf, NULL));
+#define ONE "/boxes/slot-6/stage-1/"
+#define TWO "/boxes/slot-6/stage-2/"
+    put(&f, V1_CPU ONE "cpuacct.usage", "300000000\n"); /* 300 ms: the first stage's */
+    sbx__cgroup_leaf_recycle(&leaf, &spent);
+    ASSERT_TRUE(leaf != NULL);
+    ASSERT_TRUE(spent != NULL);
+    ASSERT_EQ(sbx__cgroup_leaf_procs_fds(spent, &fds), 1);
+    ASSERT_OK(sbx__cgroup_leaf_refill(leaf, &seq, NULL));
+    ASSERT_EQ(seq, 2);
+    ASSERT_TRUE(exists(f.dir, V1_MEM TWO));
+    ASSERT_FALSE(exists(f.dir, V1_PIDS TWO));
+    ASSERT_FALSE(exists(f.dir, V1_CPU TWO));
+    ASSERT_FALSE(exists(f.dir, V1_FRZ TWO));
+    ASSERT_EQ(sbx__cgroup_leaf_procs_fds(leaf, &fds), 4);
+    ASSERT_OK(sbx__cgroup_leaf_refill(leaf, &seq, NULL)); /* whole already: nothing made */
+    ASSERT_EQ(seq, 2);
+
+    ASSERT_OK(sbx__cgroup_leaf_set_limits(leaf, &unlimited, NULL));
+    ASSERT_STREQ(get_rel(&f, V1_PIDS ONE "pids.max"), "max");
+    ASSERT_STREQ(get_rel(&f, V1_MEM TWO "memory.limit_in_bytes"), ""); /* fresh: unlimited */
+    ASSERT_OK(sbx__cgroup_leaf_cpu_usec(leaf, &v));
+    ASSERT_EQ(v, 0);
+    put(&f, V1_CPU ONE "cpuacct.usage", "302500000\n");
+    ASSERT_OK(sbx__cgroup_leaf_cpu_usec(leaf, &v));
+    ASSERT_EQ(v, 2500); /* this stage's 2.5 ms only */
+    put(&f, V1_MEM TWO "memory.max_usage_in_bytes", "4096\n");
+    ASSERT_OK(sbx__cgroup_leaf_memory_peak(leaf, &v));
+    ASSERT_EQ(v, 4096);
+
+    /* The spent part is the first stage's memory directory alone. */
+    ASSERT_OK(sbx__cgroup_leaf_destroy(spent));
+    ASSERT_FALSE(exists(f.dir, V1_MEM ONE));
+    ASSERT_TRUE(exists(f.dir, V1_PIDS ONE));
+    ASSERT_TRUE(exists(f.dir, V1_CPU ONE));
+    ASSERT_TRUE(exists(f.dir, V1_FRZ ONE));
+    ASSERT_OK(sbx__cgroup_leaf_kill(leaf));
+    ASSERT_STREQ(get_rel(&f, V1_FRZ ONE "freezer.state"), "THAWED\n");
+    ASSERT_OK(sbx__cgroup_leaf_destroy(leaf));
+    ASSERT_FALSE(exists(f.dir, V1_MEM TWO));
+    ASSERT_FALSE(exists(f.dir, V1_PIDS ONE));
+    ASSERT_FALSE(exists(f.dir, V1_CPU ONE));
+    ASSERT_FALSE(exists(f.dir, V1_FRZ ONE));
+#undef ONE
+#undef TWO
+    leaf = NULL;
+    sbx__cgroup_leaf_recycle(&leaf, &spent); /* NULL-safe: nothing either way */
+    ASSERT_TRUE(spent == NULL);
+    root = sbx__cgroup_root_free(root);
+    fake_done(&f);
+}
+
 TEST(invalid_instance)
 {
     struct sbx_cgroup_root *root = NULL;
@@ -638,6 +704,27 @@ TEST(v2_leaf_limits_counters_kill_destroy)
 #undef LEAF
     root = sbx__cgroup_root_free(root);
     ASSERT_FALSE(exists(f.dir, V2_INST));
+    fake_done(&f);
+}
+
+/* One directory holds memory on v2: the whole leaf is spent after a stage, never reused. */
+TEST(v2_recycle_spends_the_whole_leaf)
+{
+    struct fake f;
+    struct sbx_cgroup_root *root = NULL;
+    struct sbx_cgroup_leaf *leaf = NULL, *spent = NULL, *was;
+    struct sbx_cgroup_limits limits = {.pids = 8};
+
+    fake_v2(&f, "cpu memory pids\n");
+    ASSERT_OK(open_root(&f, &root, NULL));
+    ASSERT_OK(sbx__cgroup_leaf_create(root, 5, 1, &limits, &leaf, NULL));
+    was = leaf;
+    sbx__cgroup_leaf_recycle(&leaf, &spent);
+    ASSERT_TRUE(leaf == NULL);
+    ASSERT_TRUE(spent == was);
+    ASSERT_OK(sbx__cgroup_leaf_destroy(spent));
+    ASSERT_FALSE(exists(f.dir, V2_INST "/boxes/slot-5/stage-1"));
+    root = sbx__cgroup_root_free(root);
     fake_done(&f);
 }
 
