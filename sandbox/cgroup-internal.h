@@ -74,7 +74,8 @@ struct sbx_cgroup_leaf {
     int kill_fd;                   /* v2 cgroup.kill, v1 freezer.state; -1 when absent */
     bool peak_sampled;             /* v2 before 5.19: peak_fd reads memory.current */
     uint64_t peak_seen;
-    uint64_t cpu_base; /* v1: cpuacct.usage (ns) when a kept directory's next stage began */
+    uint64_t cpu_base;   /* v1: cpuacct.usage (ns) when a kept directory's next stage began */
+    uint64_t pids_limit; /* v1: what pids.max holds, 0 for "max" */
 };
 
 struct sbx_cg_ops {

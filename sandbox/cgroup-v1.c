@@ -143,12 +143,14 @@ static int v1_leaf_limits(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_
             return sbx__cg_leaf_fail(leaf, mem, reterr, "cgroup-limit", r,
                                      "memory.memsw.limit_in_bytes");
     }
-    /* A directory kept from an earlier stage has that stage's limit: "max" lifts it. */
-    if (limits->pids || leaf->kept[pids]) {
+    /* Written when it changes: a fresh directory starts at "max", a kept one has the limit
+     * of the stage before ("max" lifts it). Only the daemon can write there. */
+    if (limits->pids != leaf->pids_limit) {
         r = limits->pids ? sbx__cg_leaf_write_u64(leaf, pids, "pids.max", limits->pids)
                          : sbx__cg_leaf_write(leaf, pids, "pids.max", "max");
         if (r < 0)
             return sbx__cg_leaf_fail(leaf, pids, reterr, "cgroup-limit", r, "pids.max");
+        leaf->pids_limit = limits->pids;
     }
     return 0;
 }
@@ -178,6 +180,8 @@ static int v1_leaf_setup(struct sbx_cgroup_leaf *leaf, const struct sbx_cgroup_l
 {
     int r;
 
+    if (leaf->pids_fd < 0) /* its directory is new */
+        leaf->pids_limit = 0;
     r = limits ? v1_leaf_limits(leaf, limits, reterr) : 0;
     if (r < 0)
         return r;

@@ -686,22 +686,12 @@ int sbx__cgroup_leaf_kill(struct sbx_cgroup_leaf *leaf)
 }
 
 /* Usually the box is gone already (its pid namespace died with the supervisor, or its stage
- * was reaped to the last process). A process joins the hierarchies in order, so one empty
- * listing in the first the leaf holds means it is empty everywhere and the directories can go
- * without the kill and drain round trips. */
+ * was reaped to the last process): the directories go at the first try, without listing,
+ * killing or draining. rmdir of a cgroup that still holds a task fails with EBUSY, and then
+ * the slow path kills and drains what is left; a directory removed meanwhile had nobody in it
+ * (a task joins the hierarchies in order and cannot join a removed one). */
 static bool leaf_destroy_fast(struct sbx_cgroup_leaf *leaf)
 {
-    char procs[SBX_CG_REL_MAX + 16];
-    unsigned seen = 0;
-    size_t h = 0;
-
-    while (h < leaf->root->n_hier && !leaf->made[h])
-        h++;
-    if (h == leaf->root->n_hier)
-        return true;
-    snprintf(procs, sizeof(procs), "%s/cgroup.procs", leaf->rel[h]);
-    if (sbx__cg_kill_procs(leaf->root->hier[h].boxes_fd, procs, &seen) < 0 || seen > 0)
-        return false;
     return leaf_remove_dirs(leaf, now_usec()) >= 0;
 }
 

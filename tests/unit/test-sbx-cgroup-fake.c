@@ -496,6 +496,9 @@ TEST(v1_recycled_leaf_keeps_all_but_memory)
 
     ASSERT_OK(sbx__cgroup_leaf_set_limits(leaf, &unlimited, NULL));
     ASSERT_STREQ(get_rel(&f, V1_PIDS ONE "pids.max"), "max");
+    put(&f, V1_PIDS ONE "pids.max", "untouched");
+    ASSERT_OK(sbx__cgroup_leaf_set_limits(leaf, &unlimited, NULL)); /* unchanged: not written */
+    ASSERT_STREQ(get_rel(&f, V1_PIDS ONE "pids.max"), "untouched");
     ASSERT_STREQ(get_rel(&f, V1_MEM TWO "memory.limit_in_bytes"), ""); /* fresh: unlimited */
     ASSERT_OK(sbx__cgroup_leaf_cpu_usec(leaf, &v));
     ASSERT_EQ(v, 0);
