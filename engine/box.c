@@ -25,6 +25,7 @@ static const char *const box_dirs[] = {"submission", "tmp", "shm"};
 /* /tmp and /dev/shm are the box's own: sticky not needed, one uid uses them */
 static const mode_t box_modes[] = {0755, 0700, 0700};
 
+/* Returns an fd of the new directory. */
 static int mkdir_owned(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid)
 {
     _cleanup_close_ int fd = -1;
@@ -37,7 +38,7 @@ static int mkdir_owned(int dirfd, const char *name, mode_t mode, uid_t uid, gid_
     /* fchown/fchmod on the fd: the mode is exact whatever the umask */
     if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)
         return -errno;
-    return 0;
+    return TAKE_FD(fd);
 }
 
 int eng__box_open(struct sbx_slot *slot, uint64_t size, uint64_t inodes, struct eng_box *ret)
@@ -48,7 +49,7 @@ int eng__box_open(struct sbx_slot *slot, uint64_t size, uint64_t inodes, struct 
     char opts[128];
     int fd, r;
 
-    *ret = (struct eng_box){.slot = slot, .dirfd = -1};
+    *ret = (struct eng_box){.slot = slot, .dirfd = -1, .sub_fd = {-1, -1, -1}};
     snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%llu,mode=0755", (unsigned long long)size,
              (unsigned long long)inodes);
     if (mount("capsule-job", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
@@ -61,12 +62,15 @@ int eng__box_open(struct sbx_slot *slot, uint64_t size, uint64_t inodes, struct 
         return r;
     }
     ret->dirfd = fd;
+    /* Their fds are kept for the tmpfs's life: only root may rename or remove what its root
+     * (0755, root's) holds, so they name the same three directories job after job. */
     for (size_t i = 0; i < ARRAY_SIZE(box_dirs); i++) {
         r = mkdir_owned(fd, box_dirs[i], box_modes[i], uid, gid);
         if (r < 0) {
             eng__box_close(ret);
             return r;
         }
+        ret->sub_fd[i] = r;
     }
     return 0;
 }
@@ -107,11 +111,16 @@ static int write_one(int subfd, const struct eng_file *f, uid_t uid, gid_t gid)
 
     if (!name)
         return -ENOMEM;
-    parent = open_parent(subfd, name, uid, gid, &base);
-    if (parent < 0)
-        return parent;
+    if (strchr(name, '/')) {
+        parent = open_parent(subfd, name, uid, gid, &base);
+        if (parent < 0)
+            return parent;
+    } else {
+        base = name;
+    }
     sbx_file_write_lock();
-    fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    fd = openat(parent >= 0 ? parent : subfd, base,
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
         r = -errno;
     else if (fchown(fd, uid, gid) < 0)
@@ -125,14 +134,10 @@ static int write_one(int subfd, const struct eng_file *f, uid_t uid, gid_t gid)
 
 int eng__box_write_files(struct eng_box *box, const struct eng_file *files, size_t n)
 {
-    _cleanup_close_ int subfd =
-        openat(box->dirfd, "submission", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int r;
 
-    if (subfd < 0)
-        return -errno;
     for (size_t i = 0; i < n; i++) {
-        r = write_one(subfd, &files[i], sbx_slot_uid(box->slot), sbx_slot_gid(box->slot));
+        r = write_one(box->sub_fd[0], &files[i], sbx_slot_uid(box->slot), sbx_slot_gid(box->slot));
         if (r < 0)
             return r;
     }
@@ -143,26 +148,30 @@ int eng__box_write_files(struct eng_box *box, const struct eng_file *files, size
  * left (malloc'd), or NULL when dirfd holds nothing more. */
 static int sweep_dir(int dirfd, char **ret_sub)
 {
-    DIR *d = opendir_dup(dirfd);
-    struct dirent *de;
+    /* getdents64 on dirfd itself from its start: no duplicate fd, no DIR to set up */
+    char buf[4096] __attribute__((aligned(8)));
+    ssize_t n = 0;
     int r = 0;
 
     *ret_sub = NULL;
-    if (!d)
+    if (lseek(dirfd, 0, SEEK_SET) < 0)
         return -errno;
-    while ((de = readdir(d))) {
-        if (dot_or_dotdot(de->d_name) || unlinkat(dirfd, de->d_name, 0) == 0 || errno == ENOENT)
-            continue;
-        if (errno != EISDIR) {
-            r = -errno;
-            break;
-        }
-        if (!*ret_sub && !(*ret_sub = strdup(de->d_name))) {
-            r = -ENOMEM;
-            break;
+    while (r >= 0 && (n = getdents64(dirfd, buf, sizeof(buf))) > 0) {
+        for (ssize_t off = 0; off < n && r >= 0;) {
+            const struct dirent64 *de = (const struct dirent64 *)(void *)(buf + off);
+            off += de->d_reclen;
+            if (dot_or_dotdot(de->d_name))
+                continue;
+            if (de->d_type != DT_DIR && (unlinkat(dirfd, de->d_name, 0) == 0 || errno == ENOENT))
+                continue;
+            if (de->d_type != DT_DIR && errno != EISDIR)
+                r = -errno;
+            else if (!*ret_sub && !(*ret_sub = strdup(de->d_name)))
+                r = -ENOMEM;
         }
     }
-    closedir(d);
+    if (n < 0 && r >= 0)
+        r = -errno;
     if (r < 0) {
         free(*ret_sub);
         *ret_sub = NULL;
@@ -176,13 +185,11 @@ static int sweep_dir(int dirfd, char **ret_sub)
  * is dead, so nothing moves meanwhile. The names on the way down are the only state. */
 static int remove_contents(int dirfd)
 {
-    _cleanup_close_ int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+    int fd = dirfd;           /* ours to close once it is not dirfd */
     struct strbuf path = {0}; /* NUL-separated names from dirfd down to fd */
     size_t depth = 0;
     int r = 0;
 
-    if (fd < 0)
-        return -errno;
     while (r >= 0) {
         _cleanup_free_ char *sub = NULL;
         r = sweep_dir(fd, &sub);
@@ -195,7 +202,8 @@ static int remove_contents(int dirfd)
                 safe_close(child);
                 break;
             }
-            safe_close(fd);
+            if (fd != dirfd)
+                safe_close(fd);
             fd = child;
             depth++;
             continue;
@@ -208,7 +216,8 @@ static int remove_contents(int dirfd)
             r = -errno;
             break;
         }
-        safe_close(fd);
+        if (fd != dirfd)
+            safe_close(fd);
         fd = parent;
         path.len--; /* drop the terminating NUL, then find the start of the last name */
         while (path.len > 0 && path.data[path.len - 1] != '\0')
@@ -217,6 +226,8 @@ static int remove_contents(int dirfd)
             r = -errno;
         depth--;
     }
+    if (fd != dirfd)
+        safe_close(fd);
     strbuf_done(&path);
     return r;
 }
@@ -226,9 +237,14 @@ static int remove_contents(int dirfd)
 static int reset_dir(int fd, mode_t mode, uid_t uid, gid_t gid)
 {
     char names[4096];
+    struct stat st;
     ssize_t n;
 
-    if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)
+        return -errno;
+    if ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
         return -errno;
     n = flistxattr(fd, names, sizeof(names));
     if (n < 0)
@@ -243,11 +259,7 @@ static int reset_dir(int fd, mode_t mode, uid_t uid, gid_t gid)
 static int empty_dirs(struct eng_box *box, size_t first, bool reset)
 {
     for (size_t i = first; i < ARRAY_SIZE(box_dirs); i++) {
-        _cleanup_close_ int fd =
-            openat(box->dirfd, box_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        int r;
-        if (fd < 0)
-            return -errno;
+        int fd = box->sub_fd[i], r;
         r = remove_contents(fd);
         if (r >= 0 && reset)
             r = reset_dir(fd, box_modes[i], sbx_slot_uid(box->slot), sbx_slot_gid(box->slot));
@@ -269,6 +281,8 @@ int eng__box_recycle(struct eng_box *box)
 
 void eng__box_close(struct eng_box *box)
 {
+    for (size_t i = 0; i < ARRAY_SIZE(box->sub_fd); i++)
+        box->sub_fd[i] = safe_close(box->sub_fd[i]);
     box->dirfd = safe_close(box->dirfd);
     if (box->mounted)
         (void)umount2(sbx_slot_dir(box->slot), MNT_DETACH);

@@ -7,7 +7,8 @@
 /* box.c: the slot's job tmpfs on the slot directory and the request's files. */
 struct eng_box {
     struct sbx_slot *slot;
-    int dirfd; /* the mounted tmpfs root (holds submission/, tmp/, shm/) */
+    int dirfd;     /* the mounted tmpfs root (holds submission/, tmp/, shm/) */
+    int sub_fd[3]; /* submission/, tmp/, shm/ */
     bool mounted;
 };
 /** Mounts a fresh tmpfs (size, inodes) on the slot directory and creates the three dirs,

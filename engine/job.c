@@ -296,16 +296,10 @@ static int run_stages(struct job_ctx *j)
 
 static int place_files(struct job_ctx *j)
 {
-    int fd, r;
-
     if (!j->hit)
         return eng__box_write_files(j->box, j->req->files, j->req->n_files);
-    fd = openat(j->box->dirfd, "submission", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    r = eng__cache_restore(j->hit, fd, sbx_slot_uid(j->slot), sbx_slot_gid(j->slot));
-    safe_close(fd);
-    return r;
+    return eng__cache_restore(j->hit, j->box->sub_fd[0], sbx_slot_uid(j->slot),
+                              sbx_slot_gid(j->slot));
 }
 
 void eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_cache *cache,
