@@ -35,17 +35,32 @@ _printf_(3, 0) static void log_line(enum log_level level, const char *suffix, co
 {
     struct timespec ts;
     struct tm tm;
-    char stamp[32];
+    char stamp[32], line[2048];
+    va_list aq;
+    int n, m, k = -1;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    /* One write per line (stderr is unbuffered: piece by piece it took three per request). */
+    n = snprintf(line, sizeof(line), "%s.%03ldZ %-5s ", stamp, ts.tv_nsec / 1000000,
+                 level_names[level]);
+    va_copy(aq, ap);
+    m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, aq);
+    va_end(aq);
+    if (m >= 0 && (size_t)(n + m) < sizeof(line))
+        k = snprintf(line + n + m, sizeof(line) - (size_t)(n + m), "%s%s\n", suffix ? ": " : "",
+                     suffix ? suffix : "");
     pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "%s.%03ldZ %-5s ", stamp, ts.tv_nsec / 1000000, level_names[level]);
-    vfprintf(stderr, fmt, ap);
-    if (suffix)
-        fprintf(stderr, ": %s", suffix);
-    fputc('\n', stderr);
+    if (k >= 0 && (size_t)(n + m + k) < sizeof(line)) {
+        fwrite(line, 1, (size_t)(n + m + k), stderr);
+    } else { /* a long line goes out in pieces */
+        fwrite(line, 1, (size_t)n, stderr);
+        vfprintf(stderr, fmt, ap);
+        if (suffix)
+            fprintf(stderr, ": %s", suffix);
+        fputc('\n', stderr);
+    }
     pthread_mutex_unlock(&log_lock);
 }
 
