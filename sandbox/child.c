@@ -11,10 +11,12 @@
  * and the rules below (no allocation, no stdio) are kept only because nothing needs more.
  * The box comes as a spec over the job socket (helper/capsule-box.c), then job after job
  * over the same socket, each into one anonymous mapping (receive_job) with its own
- * descriptors. A failing step of a job's program writes {step, errno} to the job's O_CLOEXEC
- * error pipe and exits; a successful execve closes the pipe, so EOF on it means the program
- * started (isolate, h2o's spawn helper). PID 1 reports on the job socket (sbx_box_report):
- * each job's status, or why the box cannot serve. The daemon-side step is no_sanitize: the
+ descriptors. A failing step of a job's program leaves {step, errno} in the memory it shares
+ * with PID 1 until its execve (PID 1 sleeps until then, vfork-style) and exits; PID 1 reports
+ * on the job socket (sbx_box_report): each job's status, that failing step in its place, or
+ * why the box cannot serve. A template builder, which has no PID 1, writes its failing step
+ * to an O_CLOEXEC error pipe (EOF there means it succeeded: isolate, h2o's spawn helper). The
+ daemon-side step is no_sanitize: the
  * sanitizer runtimes are not async-signal-safe. */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,9 +39,6 @@
 #include "macro.h"
 
 #define CHILD_FN __attribute__((no_sanitize("address", "undefined"), noinline))
-
-/* The error pipe lands on this fd in the program so close_range can clear everything above. */
-#define PROGRAM_ERROR_FD 3
 
 static const char *const step_names[] = {
     [SBX_STEP_PDEATHSIG] = "pdeathsig",
@@ -212,6 +211,37 @@ CHILD_FN static size_t child_strlen(const char *s)
     return n;
 }
 
+/* What a job's program leaves for PID 1 in the memory they share until its execve (or its
+ * exit): the mapping its job arrived in, which PID 1 unmaps once the program has a memory of
+ * its own; whether the box is done (the daemon hung up, or the program could not even wait
+ * for a job and has said why); and the step of the job that failed before its execve. */
+struct program_handoff {
+    void *area;
+    size_t area_len;
+    bool box_done;
+    bool job_failed;
+    struct sbx_child_error error;
+};
+static struct program_handoff handoff;
+
+/* PID 1 reads the handoff once the program has exec'd or exited. The compiler cannot know
+ * that the two share it (CLONE_VM): it would drop the program's stores to a static whose
+ * address never escapes when only _exit or execve follows, and let PID 1 reuse what it wrote
+ * before the clone. This barrier, after the stores on one side and before the loads on the
+ * other, keeps both in place. */
+#define HANDOFF_SYNC() __asm__ __volatile__("" ::: "memory")
+
+/* A step of the job's program that failed before its execve: PID 1 reports it in place of a
+ * wait status once the job is reaped (no pipe to write, so no memory limit can refuse it). */
+CHILD_FN _Noreturn static void fail_job(int step, int err, int detail)
+{
+    handoff.error =
+        (struct sbx_child_error){.step = step, .err = err > 0 ? err : EIO, .detail = detail};
+    handoff.job_failed = true;
+    HANDOFF_SYNC();
+    _exit(127);
+}
+
 /* A program that is not there or cannot run (a package's run.argv naming ./a.out that a
  * program of the job removed, say) is the program's failure, reported as a shell would:
  * a line on stderr and 127 (not found) or 126 (not executable). Anything else is the box's. */
@@ -228,12 +258,9 @@ CHILD_FN _Noreturn static void exec_failed(const char *path, int err)
     if (err == ENOMEM)
         (void)kill(getpid(), SIGKILL);
     if (!what)
-        fail(PROGRAM_ERROR_FD, SBX_STEP_EXEC, err, 0);
+        fail_job(SBX_STEP_EXEC, err, 0);
     (void)!write(2, path, child_strlen(path));
     (void)!write(2, what, child_strlen(what));
-    /* EOF on the error pipe (it is O_CLOEXEC, but no exec happened) must not read as a
-     * successful start with a failure record missing: close it, then exit. */
-    close(PROGRAM_ERROR_FD);
     _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
 }
 
@@ -268,17 +295,6 @@ CHILD_FN static bool split_strings(char **v, size_t n, char **s, const char *end
     return true;
 }
 
-/* What a job's program leaves for PID 1 in the memory they share until its execve (or its
- * exit): the mapping its job arrived in, which PID 1 unmaps once the program has a memory of
- * its own, and whether the box is done (the daemon hung up, or the program could not even
- * wait for a job and has said why). */
-struct program_handoff {
-    void *area;
-    size_t area_len;
-    bool box_done;
-};
-static struct program_handoff handoff;
-
 /* A failure of the box rather than of one job (PID 1's setup, a program that cannot wait for
  * its job, a job message that is not one): reported on the job socket, which the daemon reads
  * for every job, then the box ends. */
@@ -291,13 +307,14 @@ CHILD_FN _Noreturn static void fail_box(const struct sbx_child_args *a, int step
     };
 
     handoff.box_done = true;
+    HANDOFF_SYNC();
     (void)!write(a->job_fd, &rep, sizeof(rep));
     _exit(127);
 }
 
 /* Waits for a job. EOF before a header means the daemon is done with this box: exit quietly.
- * The descriptors are moved above the error pipe's final number, so the dup2s that put them
- * in place never overwrite one another; the strings land in one fresh anonymous mapping,
+ * The descriptors are moved above 2, so the dup2s that put them in place never overwrite one
+ * another; the strings land in one fresh anonymous mapping,
  * pointer arrays first. */
 CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_header *h,
                                  struct child_job *job)
@@ -321,6 +338,7 @@ CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_
     while (k < 0 && errno == EINTR);
     if (k == 0) {
         handoff.box_done = true;
+        HANDOFF_SYNC();
         _exit(0);
     }
     cm = CMSG_FIRSTHDR(&msg);
@@ -334,8 +352,8 @@ CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_
     __builtin_memcpy(job->fds, CMSG_DATA(cm), n_fds * sizeof(int));
     job->n_fds = n_fds;
     for (size_t i = 0; i < n_fds; i++)
-        if (job->fds[i] <= PROGRAM_ERROR_FD) {
-            int moved = fcntl(job->fds[i], F_DUPFD_CLOEXEC, PROGRAM_ERROR_FD + 1);
+        if (job->fds[i] <= 2) {
+            int moved = fcntl(job->fds[i], F_DUPFD_CLOEXEC, 3);
             if (moved < 0)
                 fail_box(a, SBX_STEP_JOB, errno, 0);
             close(job->fds[i]);
@@ -367,7 +385,7 @@ CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_
  */
 CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
 {
-    int keep[] = {0, 1, 2, PROGRAM_ERROR_FD}, step, r, error_fd;
+    int keep[] = {0, 1, 2}, step, r;
     struct sbx_job_header h;
     struct child_job job;
 
@@ -383,7 +401,6 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
 
     /* Ready: everything above may happen long before the job. */
     receive_job(a, &h, &job);
-    error_fd = job.fds[SBX_JOB_FD_ERROR];
     /* Only now into the job's leaf: a leaf that holds nothing yet takes any limit (v1
      * refuses a memory limit below what is already charged), and nothing of the setup above
      * is counted as the job's. "0" moves the writer itself; the daemon (root) opened the
@@ -391,20 +408,21 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
     step = SBX_STEP_CGROUP_JOIN;
     for (size_t i = SBX_JOB_FDS; i < job.n_fds; i++)
         if (pwrite(job.fds[i], "0", 1, 0) < 0)
-            fail(error_fd, step, errno, (int)(i - SBX_JOB_FDS));
-    /* Sources are all above 3 (receive_job saw to it), so 0-3 can be set in any order. */
+            fail_job(step, errno, (int)(i - SBX_JOB_FDS));
+    /* Sources are all above 2 (receive_job saw to it), so 0-2 can be set in any order. */
     if (dup2(job.fds[SBX_JOB_FD_STDIN], 0) < 0 || dup2(job.fds[SBX_JOB_FD_STDOUT], 1) < 0 ||
-        dup2(job.fds[SBX_JOB_FD_STDERR], 2) < 0 || dup3(error_fd, PROGRAM_ERROR_FD, O_CLOEXEC) < 0)
-        fail(error_fd, SBX_STEP_FDS, errno, 0);
+        dup2(job.fds[SBX_JOB_FD_STDERR], 2) < 0)
+        fail_job(SBX_STEP_FDS, errno, 0);
     close_all_except(keep, ARRAY_SIZE(keep));
     r = apply_rlimits(job.h);
     if (r < 0)
-        fail(PROGRAM_ERROR_FD, SBX_STEP_RLIMIT, -r, 0);
+        fail_job(SBX_STEP_RLIMIT, -r, 0);
     r = drop_privileges(a, &step);
     if (r < 0)
-        fail(PROGRAM_ERROR_FD, step, -r, 0);
+        fail_job(step, -r, 0);
     if (chdir("/box/submission") < 0)
-        fail(PROGRAM_ERROR_FD, SBX_STEP_CHDIR, errno, 0);
+        fail_job(SBX_STEP_CHDIR, errno, 0);
+    HANDOFF_SYNC(); /* the job's mapping, for PID 1 to unmap */
     execve(job.argv[0], job.argv, job.envp);
     exec_failed(job.argv[0], errno);
 }
@@ -558,6 +576,7 @@ CHILD_FN _Noreturn static void serve_jobs(const struct sbx_child_args *a, int la
                     CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)a);
         if (pid < 0)
             fail_box(a, SBX_STEP_CLONE_PROGRAM, errno, 0);
+        HANDOFF_SYNC();
         (void)munmap(stack, PROGRAM_STACK_SIZE);
         /* the program has exec'd (or exited): what it left in this memory is PID 1's to free */
         if (handoff.area)
@@ -567,6 +586,12 @@ CHILD_FN _Noreturn static void serve_jobs(const struct sbx_child_args *a, int la
             _exit(0);
         }
         rep.wait_status = reap_job((pid_t)pid);
+        if (handoff.job_failed) { /* as a failing step always did, it ends the box */
+            rep.kind = SBX_REPORT_ERROR;
+            rep.error = handoff.error;
+            (void)!write(a->job_fd, &rep, sizeof(rep));
+            _exit(0);
+        }
         if (pwrite(last_pid_fd, "1", 1, 0) != 1)
             fail_box(a, SBX_STEP_PID_RESET, errno, 0);
         if (write(a->job_fd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))

@@ -315,13 +315,13 @@ struct sbx_child_args {
 };
 
 /* A job, sent to a built box (one after another to the same box): this header with the job's
- * descriptors as SCM_RIGHTS (stdin, stdout, stderr and error pipe write ends, then
+ * descriptors as SCM_RIGHTS (stdin, the stdout and stderr pipes' write ends, then
  * n_cgroup_fds cgroup.procs files of the job's leaf), then `strings_len` bytes of argc + envc
  * NUL-terminated strings (argv first). */
 #define SBX_JOB_MAGIC 0x43415053u
 /* Far above what the api admits (args are capped at 1 MiB in all). */
 #define SBX_JOB_STRINGS_MAX (64u << 20)
-enum { SBX_JOB_FD_STDIN, SBX_JOB_FD_STDOUT, SBX_JOB_FD_STDERR, SBX_JOB_FD_ERROR, SBX_JOB_FDS };
+enum { SBX_JOB_FD_STDIN, SBX_JOB_FD_STDOUT, SBX_JOB_FD_STDERR, SBX_JOB_FDS };
 struct sbx_job_header {
     uint32_t magic;
     uint32_t argc, envc;
@@ -399,7 +399,7 @@ struct sbx_monitor {
     int abort_fd; /* the slot's eventfd, watched, never closed here */
     char *read_buf;
     int pidfd;
-    int stdout_fd, stderr_fd, error_fd; /* the job's read ends, -1 once at EOF */
+    int stdout_fd, stderr_fd; /* the job's read ends, -1 once at EOF */
     int status_fd; /* the box's job socket (its reports), not closed here; -1 once read */
     struct sbx_cgroup_leaf *leaf;
     const struct sbx_spec *spec;

@@ -15,12 +15,13 @@
  * own and seccomp, then waits on the job socket. All of that can happen while the slot is
  * idle (sbx_slot_prepare), so a job pays only for what follows: the worker writes the stage's
  * limits into the leaf and sends argv, envp, rlimits and the job's descriptors (stdin, fresh
- * stdout, stderr and error pipes, the leaf's cgroup.procs files); the program joins the leaf,
+ * stdout and stderr pipes, the leaf's cgroup.procs files); the program joins the leaf,
  * takes its fds, limits and the slot uid, drops every capability, sets no_new_privs and
  * execs. Only it and its descendants are in the leaf, never PID 1. When the main program
  * ends, PID 1 kills everything else in its namespace (kill(-1)), reaps to the last process,
- * resets the namespace's pid counter and reports the wait status on the job socket; then it
- * clones the next job's program. Meanwhile this thread runs the monitor (monitor.c).
+ * resets the namespace's pid counter and reports the wait status on the job socket (or the
+ * step that failed before the execve, which ends the box); then it clones the next job's
+ * program. Meanwhile this thread runs the monitor (monitor.c).
  *
  * The result is final once the report and both streams' EOF are in. The box then waits for
  * the slot's next job of its package (a new leaf is made for it; on v1 only its memory part,
@@ -559,10 +560,9 @@ static int job_message(const struct sbx_job_header *h, const struct sbx_spec *sp
     return 0;
 }
 
-/* The read ends of one job's pipes: stdout, stderr, error (a failing step of the program
- * before its execve; EOF at a successful one). */
+/* The read ends of one job's pipes: stdout, stderr. */
 struct job_pipes {
-    int fd[3];
+    int fd[2];
 };
 
 static void job_pipes_close(struct job_pipes *p)
@@ -593,7 +593,7 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct job_
         char buf[CMSG_SPACE(sizeof(fds))];
         struct cmsghdr align;
     } control = {0};
-    int pipes[3][2];
+    int pipes[2][2];
     struct strbuf job = {0};
     struct iovec iov;
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf};
@@ -615,7 +615,7 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct job_
     if (r < 0)
         return r;
     memset(pipes, -1, sizeof(pipes));
-    for (size_t i = 0; i < 3 && r >= 0; i++)
+    for (size_t i = 0; i < ARRAY_SIZE(pipes) && r >= 0; i++)
         if (pipe2(pipes[i], O_CLOEXEC) < 0 || fcntl(pipes[i][0], F_SETFL, O_NONBLOCK) < 0)
             r = -errno;
     if (r < 0) {
@@ -625,7 +625,6 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct job_
     fds[SBX_JOB_FD_STDIN] = spec->stdin_fd;
     fds[SBX_JOB_FD_STDOUT] = pipes[0][1];
     fds[SBX_JOB_FD_STDERR] = pipes[1][1];
-    fds[SBX_JOB_FD_ERROR] = pipes[2][1];
     memcpy(fds + SBX_JOB_FDS, cg_fds, n_cg * sizeof(int));
     r = job_message(&h, spec, &job);
     if (r >= 0) {
@@ -647,7 +646,7 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct job_
 done:
     strbuf_done(&job);
     /* the write ends are the program's now: ours would keep the streams from their EOF */
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(pipes); i++) {
         ret->fd[i] = pipes[i][0];
         safe_close(pipes[i][1]);
     }
@@ -678,19 +677,18 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
                               .pidfd = b->pidfd,
                               .program_pidfd = -1,
                               .start_usec = now_usec()};
-    struct job_pipes pipes = {{-1, -1, -1}};
+    struct job_pipes pipes = {{-1, -1}};
     int r;
 
     r = box_start(b, spec, &pipes, reterr);
     /* A supervisor that died while building the root closed its end: its report says why,
      * and the monitor reads it. Pipes that could not be made leave nothing to monitor. */
-    if (r < 0 && (pipes.fd[2] < 0 || (r != -EPIPE && r != -ECONNRESET))) {
+    if (r < 0 && (pipes.fd[1] < 0 || (r != -EPIPE && r != -ECONNRESET))) {
         job_pipes_close(&pipes);
         return r;
     }
     mon.stdout_fd = TAKE_FD(pipes.fd[0]);
     mon.stderr_fd = TAKE_FD(pipes.fd[1]);
-    mon.error_fd = TAKE_FD(pipes.fd[2]);
     mon.status_fd = b->job_fd; /* the box's: watched, never closed by the monitor */
     r = sbx__monitor_run(&mon, res, &cerr);
     if (r < 0) {
@@ -703,7 +701,6 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
     *reusable = r >= 0 && mon.box_reusable;
     safe_close(mon.stdout_fd);
     safe_close(mon.stderr_fd);
-    safe_close(mon.error_fd);
     safe_close(mon.program_pidfd);
     return r;
 }

@@ -21,7 +21,7 @@
  * keep 4 MiB resident for the daemon's lifetime, while freed heap goes back (malloc_trim). */
 #define MONITOR_READ_SIZE 65536
 
-enum { SRC_STDOUT, SRC_STDERR, SRC_STATUS, SRC_ERROR, SRC_PIDFD, SRC_ABORT, SRC_STREAM };
+enum { SRC_STDOUT, SRC_STDERR, SRC_STATUS, SRC_PIDFD, SRC_ABORT, SRC_STREAM };
 
 static void box_kill(struct sbx_monitor *mon)
 {
@@ -134,23 +134,6 @@ static int drain(struct sbx_monitor *mon, struct sbx_result *res, int src, int *
     return capture(mon, res, src, buf, (size_t)k);
 }
 
-static int read_record(struct sbx_monitor *mon, int *fd, void *rec, size_t size, bool *got)
-{
-    ssize_t k;
-
-    if (*fd < 0)
-        return 0;
-    k = read(*fd, rec, size);
-    if (k < 0)
-        return errno == EINTR || errno == EAGAIN ? 0 : -errno;
-    if (k == (ssize_t)size)
-        *got = true;
-    /* A record is written with one write() below PIPE_BUF: it arrives whole or not at all;
-     * after it (or at EOF) the pipe is done. */
-    close_watched(mon, fd);
-    return 0;
-}
-
 /* The box's report on the job socket: one record (a single write far below the socket's
  * buffer, so it arrives whole). The socket stays the box's; it is only unwatched. EOF, an
  * error or a record of another size: the box is lost, and the pidfd tells the rest. */
@@ -210,8 +193,7 @@ static int next_timeout_ms(const struct sbx_monitor *mon, usec_t now, bool dead)
 }
 
 static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_t src,
-                        struct sbx_box_report *st, bool *got_status, struct sbx_child_error *cerr,
-                        bool *got_error, bool *dead)
+                        struct sbx_box_report *st, bool *got_status, bool *dead)
 {
     switch (src) {
     case SRC_STDOUT:
@@ -222,8 +204,6 @@ static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_
         if (!*got_status)
             res->wall_usec = now_usec() - mon->start_usec;
         return read_report(mon, st, got_status);
-    case SRC_ERROR:
-        return read_record(mon, &mon->error_fd, cerr, sizeof(*cerr), got_error);
     case SRC_PIDFD:
         *dead = true;
         return 0;
@@ -261,7 +241,6 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
     if ((r = add_fd(epfd, mon->stdout_fd, SRC_STDOUT)) < 0 ||
         (r = add_fd(epfd, mon->stderr_fd, SRC_STDERR)) < 0 ||
         (r = add_fd(epfd, mon->status_fd, SRC_STATUS)) < 0 ||
-        (r = add_fd(epfd, mon->error_fd, SRC_ERROR)) < 0 ||
         (r = add_fd(epfd, mon->pidfd, SRC_PIDFD)) < 0 ||
         (r = add_fd(epfd, mon->abort_fd, SRC_ABORT)) < 0 ||
         (mon->spec->stream && (r = add_fd(epfd, mon->spec->stream->control_fd, SRC_STREAM)) < 0))
@@ -271,8 +250,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
      * program's status only once every other process of the job is dead and reaped, so the
      * streams' EOF then means nothing of the job writes to them any more; a box that died
      * (the pidfd) or was killed has nothing left alive either. */
-    while (mon->stdout_fd >= 0 || mon->stderr_fd >= 0 || mon->error_fd >= 0 ||
-           mon->status_fd >= 0) {
+    while (mon->stdout_fd >= 0 || mon->stderr_fd >= 0 || mon->status_fd >= 0) {
         struct epoll_event events[8];
         usec_t now = now_usec();
         int n;
@@ -284,8 +262,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
         for (int i = 0; i < n; i++) {
             if (events[i].data.u32 == SRC_PIDFD && dead)
                 continue;
-            r = handle_event(mon, res, events[i].data.u32, &st, &got_status, child_error,
-                             &got_error, &dead);
+            r = handle_event(mon, res, events[i].data.u32, &st, &got_status, &dead);
             if (r < 0) {
                 box_kill(mon);
                 return r;
@@ -293,7 +270,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
             if (events[i].data.u32 == SRC_PIDFD)
                 (void)epoll_ctl(epfd, EPOLL_CTL_DEL, mon->pidfd, NULL);
         }
-        /* A report of the box's failure ends it like a failing step of the program */
+        /* A failing step of the program, or of the box, is reported in place of a status */
         if (got_status && st.kind == SBX_REPORT_ERROR && !got_error) {
             *child_error = st.error;
             got_error = true;

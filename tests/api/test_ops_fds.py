@@ -21,7 +21,7 @@ import capsule_testlib as T  # noqa: E402
 SLOTS = 6
 # README: a slot holds one box that serves job after job (the pidfd and the job socket, plus
 # the next job's leaf: one cgroup.procs or tasks per hierarchy, and cpu, peak, oom, pids, kill:
-# at most 5 + hierarchies), the running job's own descriptors (its three pipes' read ends;
+# at most 5 + hierarchies), the running job's own descriptors (its two pipes' read ends;
 # epoll, timerfd, stdin memfd, job message, directory fds: 8), up to SBX_SPENT_LEAVES_MAX (2)
 # finished stages' leaves awaiting removal, up to SBX_RETIRING_MAX (4) boxes that will not
 # serve again awaiting their reap (pidfd + leaf files each), and its root templates
@@ -30,7 +30,7 @@ MAX_HIERARCHIES = 5
 LEAF_FILES = 5 + MAX_HIERARCHIES
 WARM_BOX_BOUND = T.BOX_FDS_BESIDES_CGROUP + LEAF_FILES
 TEMPLATES_BOUND = T.TEMPLATES_PER_SLOT * T.TEMPLATE_FDS
-FDS_PER_SLOT_BOUND = (WARM_BOX_BOUND + 3 + 8 + 2 * LEAF_FILES + 4 * (1 + LEAF_FILES) +
+FDS_PER_SLOT_BOUND = (WARM_BOX_BOUND + 2 + 8 + 2 * LEAF_FILES + 4 * (1 + LEAF_FILES) +
                       TEMPLATES_BOUND)
 
 

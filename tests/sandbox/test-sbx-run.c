@@ -382,6 +382,36 @@ TEST(a_box_s_next_job_counts_its_own_usage)
     teardown();
 }
 
+/* A step of the program that fails before its execve (here its rlimits: RLIMIT_NOFILE cannot
+ * go past fs.nr_open) comes back in PID 1's report in place of a status, names the step, and
+ * ends the box; the slot's next job gets a new one. */
+TEST(a_step_failing_before_exec_is_reported_and_ends_the_box)
+{
+    const char *argv[] = {"/bin/true", NULL};
+    struct sbx_spec spec = {
+        .argv = argv, .wall_limit_ms = 5000, .output_limit = 4096, .max_open_files = 1ULL << 40};
+    struct sbx_result res = {0};
+    struct sbx_error e = {0};
+    unsigned built;
+
+    setup();
+    ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
+    built = slot->boxes_built;
+    spec.stdin_fd = stdin_fd("");
+    ASSERT_EQ(sbx_run(slot, &spec, &res, &e), -EPERM);
+    ASSERT_STREQ(e.step, "rlimit");
+    ASSERT_NULL(slot->warm);
+    close(spec.stdin_fd);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_EQ(count_slot_processes(), 0);
+    spec = (struct sbx_spec){0};
+    run_sh("echo $$", &spec, &res);
+    ASSERT_EQ(slot->boxes_built, built + 1);
+    ASSERT_STREQ(res.out.data, "2\n");
+    sbx_result_done(&res);
+    teardown();
+}
+
 /* A box whose job was killed (here by its wall limit) does not serve again: the next run
  * gets a new box, and nothing of the killed one is left. */
 TEST(a_killed_job_takes_its_box_along)
