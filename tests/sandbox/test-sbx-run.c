@@ -290,6 +290,37 @@ static int count_slot_processes(void)
     return n;
 }
 
+/* VmRSS in kB of the box's PID 1: the child of this thread that runs capsule-box. */
+static long box_rss_kb(void)
+{
+    char path[96], comm[32], line[256];
+    long rss = -1;
+    int pid;
+    FILE *children, *f;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)gettid());
+    children = fopen(path, "re");
+    ASSERT_NOT_NULL(children);
+    while (rss < 0 && fscanf(children, "%d", &pid) == 1) {
+        snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+        f = fopen(path, "re");
+        if (!f)
+            continue;
+        bool box = fgets(comm, sizeof(comm), f) && strcmp(comm, "capsule-box\n") == 0;
+        fclose(f);
+        snprintf(path, sizeof(path), "/proc/%d/status", pid);
+        if (!box || !(f = fopen(path, "re")))
+            continue;
+        while (fgets(line, sizeof(line), f))
+            if (sscanf(line, "VmRSS: %ld", &rss) == 1)
+                break;
+        fclose(f);
+    }
+    fclose(children);
+    ASSERT_GE(rss, 0);
+    return rss;
+}
+
 static void empty_tmp(void)
 {
     char cmd[300];
@@ -343,6 +374,36 @@ TEST(one_box_serves_job_after_job_each_as_new)
         ASSERT_EQ(count_slot_processes(), 0);
         empty_tmp();
     }
+    teardown();
+}
+
+/* PID 1 unmaps each job's strings once the program has exec'd: 60 jobs of 60 KB each leave
+ * its memory as it was (it kept every one of them while it could not see what the program
+ * left it). */
+TEST(pid1_keeps_nothing_of_past_jobs)
+{
+    static char script[60 * 1024];
+    struct sbx_result res = {0};
+    long before = 0;
+    unsigned built = 0;
+
+    memset(script, 'x', sizeof(script) - 1);
+    memcpy(script, "true #", 6);
+    setup();
+    for (int i = 0; i < 65; i++) {
+        struct sbx_spec spec = {0};
+        if (i == 5) {
+            before = box_rss_kb();
+            built = slot->boxes_built;
+        }
+        run_sh(script, &spec, &res);
+        ASSERT_TRUE(res.exited);
+        ASSERT_EQ(res.exit_code, 0);
+        sbx_result_done(&res);
+        ASSERT_OK(sbx_slot_quiesce(slot));
+    }
+    ASSERT_EQ(slot->boxes_built, built); /* one box served them all */
+    ASSERT_LE(box_rss_kb() - before, 256);
     teardown();
 }
 
