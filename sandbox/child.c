@@ -612,7 +612,7 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
 {
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
-    int keep[8 + SBX_SPEC_CGROUP_FDS_MAX];
+    int keep[5];
     size_t n = 0;
     int last_pid_fd, r;
 
@@ -625,15 +625,10 @@ CHILD_FN void sbx__child_supervisor(const struct sbx_child_args *a)
     }
     /* Other slots' pipes were inherited by the clone: keep only ours. */
     keep[n++] = a->job_fd;
-    keep[n++] = a->stdout_fd;
-    keep[n++] = a->stderr_fd;
-    keep[n++] = a->status_fd;
     keep[n++] = a->error_fd;
     keep[n++] = a->netns_fd;
     keep[n++] = a->template_fd;
     keep[n++] = a->template_root_fd;
-    for (size_t i = 0; i < a->n_cgroup_fds && n < ARRAY_SIZE(keep); i++)
-        keep[n++] = a->cgroup_fds[i];
     close_all_except(keep, n);
     if (a->mode == SBX_SPEC_MODE_TEMPLATE)
         build_template(a);

@@ -302,10 +302,8 @@ struct sbx_child_args {
     const char *box_root;
     const struct sbx_mount_plan *plan;
     int netns_fd;
-    const int *cgroup_fds;
-    size_t n_cgroup_fds;
-    int job_fd; /* socket the job arrives on (sbx_job_header + stdin fd, then strings) */
-    int stdout_fd, stderr_fd, status_fd, error_fd;
+    int job_fd;   /* socket the spec, then each job, arrives on (sbx_job_header + fds, strings) */
+    int error_fd; /* SBX_SPEC_MODE_TEMPLATE: the builder's failing step; a box has none */
     uid_t uid;
     gid_t gid;
     const struct sock_fprog *seccomp;
@@ -349,11 +347,8 @@ struct sbx_spec_header {
     uint32_t magic;
     uint32_t n_ops, n_insns, strings_len;
     uint32_t mode;
-    int32_t job_fd, stdout_fd, stderr_fd, status_fd, error_fd, netns_fd, template_fd;
-    int32_t template_root_fd;
+    int32_t job_fd, error_fd, netns_fd, template_fd, template_root_fd;
     uint32_t uid, gid;
-    uint32_t n_cgroup_fds;
-    int32_t cgroup_fds[SBX_SPEC_CGROUP_FDS_MAX];
 };
 struct strbuf;
 /** Fills *e (when not NULL): the step, the negative errno, the path cut to fit (context.c). */

@@ -318,7 +318,7 @@ static long clone3_call(struct clone_args_v0 *ca, void (*fn)(const struct sbx_he
 int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_args *args,
                           uint64_t namespaces, int our_job_fd, int *ret_pidfd)
 {
-    int keep[8 + SBX_SPEC_CGROUP_FDS_MAX], pidfd = -1, r;
+    int keep[5], pidfd = -1, r;
     size_t n = 0;
     char fd_arg[16];
     char *argv[] = {"capsule-box", fd_arg, NULL};
@@ -330,15 +330,10 @@ int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_
     if (r < 0)
         return r;
     keep[n++] = args->job_fd;
-    keep[n++] = args->stdout_fd;
-    keep[n++] = args->stderr_fd;
-    keep[n++] = args->status_fd;
     keep[n++] = args->error_fd;
     keep[n++] = args->netns_fd;
     keep[n++] = args->template_fd;
     keep[n++] = args->template_root_fd;
-    for (size_t i = 0; i < args->n_cgroup_fds; i++)
-        keep[n++] = args->cgroup_fds[i];
     snprintf(fd_arg, sizeof(fd_arg), "%d", args->job_fd);
     struct sbx_helper_exec h = {.helper_fd = ctx->helper_fd,
                                 .keep = keep,
@@ -451,9 +446,6 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         .plan = &b->plan,
         .netns_fd = slot->netns_fd,
         .job_fd = sock[1],
-        .stdout_fd = -1,
-        .stderr_fd = -1,
-        .status_fd = -1,
         .error_fd = -1,
         .uid = slot->uid,
         .gid = slot->gid,

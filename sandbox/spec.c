@@ -29,9 +29,6 @@ int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret)
         .n_ops = (uint32_t)a->plan->n,
         .n_insns = a->seccomp->len,
         .job_fd = a->job_fd,
-        .stdout_fd = a->stdout_fd,
-        .stderr_fd = a->stderr_fd,
-        .status_fd = a->status_fd,
         .error_fd = a->error_fd,
         .netns_fd = a->netns_fd,
         .mode = (uint32_t)a->mode,
@@ -39,15 +36,12 @@ int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret)
         .template_root_fd = a->template_root_fd,
         .uid = a->uid,
         .gid = a->gid,
-        .n_cgroup_fds = (uint32_t)a->n_cgroup_fds,
     };
     struct strbuf strings = {0};
     int r = 0;
 
-    if (a->plan->n > SBX_SPEC_OPS_MAX || a->n_cgroup_fds > SBX_SPEC_CGROUP_FDS_MAX)
+    if (a->plan->n > SBX_SPEC_OPS_MAX)
         return -E2BIG;
-    for (size_t i = 0; i < a->n_cgroup_fds; i++)
-        h.cgroup_fds[i] = a->cgroup_fds[i];
     r = plan_encode(a->box_root, a->plan, &strings);
     if (r >= 0 && strings.len > SBX_SPEC_STRINGS_MAX)
         r = -E2BIG;

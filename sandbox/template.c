@@ -158,7 +158,6 @@ static int template_build(struct sbx_slot *slot, const struct sbx_mount_plan *pl
         sbx__set_error(reterr, "pipes", r, NULL);
         goto done;
     }
-    /* The builder needs no output: its one pipe stands in for every stream it will not use. */
     struct sbx_child_args args = {
         .box_root = ctx->box_root,
         .plan = plan,
@@ -166,9 +165,6 @@ static int template_build(struct sbx_slot *slot, const struct sbx_mount_plan *pl
         .template_fd = -1,
         .template_root_fd = -1,
         .job_fd = sock[1],
-        .stdout_fd = errp[1],
-        .stderr_fd = errp[1],
-        .status_fd = errp[1],
         .error_fd = errp[1],
         .uid = slot->uid,
         .gid = slot->gid,

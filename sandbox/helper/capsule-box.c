@@ -47,7 +47,7 @@ static const char *next_string(const char **s, const char *end)
 }
 
 static int receive_spec(int job_fd, struct sbx_child_args *a, struct sbx_mount_plan *plan,
-                        struct sock_fprog *prog, int *cgroup_fds)
+                        struct sock_fprog *prog)
 {
     struct sbx_spec_header h;
     struct sock_filter *insns;
@@ -59,17 +59,14 @@ static int receive_spec(int job_fd, struct sbx_child_args *a, struct sbx_mount_p
         return r;
     if (h.magic != SBX_SPEC_MAGIC || h.n_ops > SBX_SPEC_OPS_MAX || h.n_insns == 0 ||
         h.n_insns > BPF_MAXINSNS || h.strings_len == 0 || h.strings_len > SBX_SPEC_STRINGS_MAX ||
-        h.n_cgroup_fds > SBX_SPEC_CGROUP_FDS_MAX || h.job_fd != job_fd ||
-        (h.mode != SBX_SPEC_MODE_TEMPLATE && h.mode != SBX_SPEC_MODE_BOX))
+        h.job_fd != job_fd || (h.mode != SBX_SPEC_MODE_TEMPLATE && h.mode != SBX_SPEC_MODE_BOX))
         return -EPROTO;
     /* A template builder reports on its error pipe. A box has no descriptor of a job before
      * the job: every job brings its own (internal.h), and the box reports on the socket. */
-    if (h.mode == SBX_SPEC_MODE_TEMPLATE &&
-        (!fd_ok(h.stdout_fd) || !fd_ok(h.stderr_fd) || !fd_ok(h.status_fd) || !fd_ok(h.error_fd)))
+    if (h.mode == SBX_SPEC_MODE_TEMPLATE && !fd_ok(h.error_fd))
         return -EPROTO;
     if (h.mode == SBX_SPEC_MODE_BOX &&
-        (h.stdout_fd != -1 || h.stderr_fd != -1 || h.status_fd != -1 || h.error_fd != -1 ||
-         h.n_cgroup_fds != 0 || !fd_ok(h.template_fd) || !fd_ok(h.template_root_fd)))
+        (h.error_fd != -1 || !fd_ok(h.template_fd) || !fd_ok(h.template_root_fd)))
         return -EPROTO;
     insns = calloc(h.n_insns, sizeof(*insns));
     strings = malloc(h.strings_len);
@@ -100,20 +97,10 @@ static int receive_spec(int job_fd, struct sbx_child_args *a, struct sbx_mount_p
             op->src = NULL;
     }
     plan->n = plan->alloc = h.n_ops;
-    for (uint32_t i = 0; i < h.n_cgroup_fds; i++) {
-        if (!fd_ok(h.cgroup_fds[i]))
-            return -EPROTO;
-        cgroup_fds[i] = h.cgroup_fds[i];
-    }
     *prog = (struct sock_fprog){.len = (unsigned short)h.n_insns, .filter = insns};
     a->plan = plan;
     a->netns_fd = h.netns_fd >= 0 ? h.netns_fd : -1;
-    a->cgroup_fds = cgroup_fds;
-    a->n_cgroup_fds = h.n_cgroup_fds;
     a->job_fd = h.job_fd;
-    a->stdout_fd = h.stdout_fd;
-    a->stderr_fd = h.stderr_fd;
-    a->status_fd = h.status_fd;
     a->error_fd = h.error_fd;
     a->uid = h.uid;
     a->gid = h.gid;
@@ -129,7 +116,6 @@ int main(int argc, char **argv)
     static struct sbx_child_args args;
     static struct sbx_mount_plan plan;
     static struct sock_fprog prog;
-    static int cgroup_fds[SBX_SPEC_CGROUP_FDS_MAX];
     char *end;
     long job_fd;
 
@@ -140,7 +126,7 @@ int main(int argc, char **argv)
     if (errno || *end || job_fd < 3 || job_fd > 1 << 20)
         return 125;
     /* no error pipe is known before the spec: the daemon sees PID 1 exit without a status */
-    if (receive_spec((int)job_fd, &args, &plan, &prog, cgroup_fds) < 0)
+    if (receive_spec((int)job_fd, &args, &plan, &prog) < 0)
         return 125;
     sbx__child_supervisor(&args);
 }

@@ -61,10 +61,7 @@ static struct sbx_spec_header valid_header(void)
                                     .n_ops = 1,
                                     .n_insns = 1,
                                     .strings_len = 16,
-                                    /* a box gets its pipes with each job */
-                                    .stdout_fd = -1,
-                                    .stderr_fd = -1,
-                                    .status_fd = -1,
+                                    /* a box reports on its socket */
                                     .error_fd = -1,
                                     .mode = SBX_SPEC_MODE_BOX,
                                     .template_fd = 8,
@@ -105,19 +102,13 @@ TEST(helper_refuses_what_is_not_a_spec)
     memcpy(buf, &h, sizeof(h));
     ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
     h = valid_header();
-    h.stdout_fd = 4; /* a box has no stream before its job: each job brings its own */
-    memcpy(buf, &h, sizeof(h));
-    ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
-    h = valid_header();
-    h.n_cgroup_fds = 1; /* nor a leaf */
-    h.cgroup_fds[0] = 10;
+    h.error_fd = 4; /* a box has no error pipe: each job's failing step comes in its report */
     memcpy(buf, &h, sizeof(h));
     ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
     h = valid_header();
     h.mode = SBX_SPEC_MODE_TEMPLATE; /* a builder needs its error pipe ... */
     memcpy(buf, &h, sizeof(h));
     ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
-    h.stdout_fd = h.stderr_fd = h.status_fd = 4;
     h.error_fd = 1; /* ... and the helper's own stdio is never one */
     memcpy(buf, &h, sizeof(h));
     ASSERT_EQ(run_helper(buf, sizeof(buf), 0), 125);
@@ -154,16 +145,10 @@ TEST(spec_carries_plan_filter_and_descriptors)
     struct sbx_mount_plan plan = {.ops = ops, .n = 2, .alloc = 2};
     struct sock_filter insns[3] = {{0x06, 0, 0, 0x7fff0000}};
     struct sock_fprog prog = {.len = 3, .filter = insns};
-    int cg[2] = {20, 21};
     struct sbx_child_args a = {.box_root = "/root",
                                .plan = &plan,
                                .netns_fd = 9,
-                               .cgroup_fds = cg,
-                               .n_cgroup_fds = 2,
                                .job_fd = 10,
-                               .stdout_fd = 11,
-                               .stderr_fd = 12,
-                               .status_fd = 13,
                                .error_fd = 14,
                                .uid = 66001,
                                .gid = 66002,
@@ -192,8 +177,6 @@ TEST(spec_carries_plan_filter_and_descriptors)
     ASSERT_EQ(h.error_fd, 14);
     ASSERT_EQ(h.uid, 66001);
     ASSERT_EQ(h.gid, 66002);
-    ASSERT_EQ(h.n_cgroup_fds, 2);
-    ASSERT_EQ(h.cgroup_fds[1], 21);
     ASSERT_TRUE(memcmp(sb.data + sizeof(h), insns, sizeof(insns)) == 0);
     ASSERT_TRUE(memcmp(sb.data + sizeof(h) + sizeof(insns), strings, sizeof(strings)) == 0);
     strbuf_done(&sb);
@@ -272,9 +255,6 @@ TEST(helper_takes_a_spec_and_reports_its_first_failing_step)
                                .plan = &plan,
                                .netns_fd = null_fd,
                                .job_fd = sv[1],
-                               .stdout_fd = -1,
-                               .stderr_fd = -1,
-                               .status_fd = -1,
                                .error_fd = -1,
                                .uid = 65534,
                                .gid = 65534,
