@@ -91,6 +91,9 @@ struct eng_stage_result {
     bool memory_known;
     uint64_t memory; /* bytes */
     uint64_t cpu_time_ms, wall_time_ms;
+    /* CPU the stage's programs took in this job, exact (0 for a compile served from the
+     * cache, whose recorded cpu_time_ms is reported): for /metrics */
+    uint64_t cpu_usec;
 };
 
 enum eng_stage { ENG_STAGE_COMPILE, ENG_STAGE_RUN };

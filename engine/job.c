@@ -234,6 +234,7 @@ static int compile_stage(struct job_ctx *j, char **envp, const char **code_files
     if (j->hit) {
         if (eng__stage_copy(eng__cache_entry_compile(j->hit), &res->compile) < 0)
             return fail_job(res, -ENOMEM, "job", NULL);
+        res->compile.cpu_usec = 0; /* nothing ran */
         eng__stream_replay(j->req->stream, ENG_STAGE_COMPILE, &res->compile);
         return 0;
     }

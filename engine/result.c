@@ -110,6 +110,7 @@ int eng__stage_from_sandbox(struct sbx_result *sr, struct eng_stage_result *ret)
     st.memory_known = sr->memory_known;
     st.memory = sr->memory_peak;
     st.cpu_time_ms = (sr->cpu_usec + 500) / 1000;
+    st.cpu_usec = sr->cpu_usec;
     st.wall_time_ms = (sr->wall_usec + 500) / 1000;
     *ret = st;
     return 0;

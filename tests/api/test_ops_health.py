@@ -148,6 +148,8 @@ class HealthMetricsTest(T.CapsuleTestCase):
         self.assertEqual(delta("capsule_jobs_total", language="sh", version="1.0.0", status="OK"), 1)
         self.assertEqual(delta("capsule_jobs_total", language="sh", version="1.0.0", status="RE"), 1)
         self.assertEqual(delta("capsule_stage_duration_seconds_count", stage="run"), 2)
+        self.assertEqual(types["capsule_stage_cpu_seconds_total"], "counter")
+        self.assertGreater(delta("capsule_stage_cpu_seconds_total", stage="run"), 0)
         self.assertEqual(delta("capsule_job_duration_seconds_count"), 2)
         self.assertGreaterEqual(delta("capsule_jobs_completed_total"), 2)
         self.assertEqual(value(after, "capsule_slots"), 2)
@@ -179,6 +181,14 @@ class HealthMetricsTest(T.CapsuleTestCase):
         d = (value(after, "capsule_stage_duration_seconds_count", stage="compile") -
              value(before, "capsule_stage_duration_seconds_count", stage="compile"))
         self.assertEqual(d, 1)
+        # the same compile again is served from the cache: counted as a stage, not as CPU
+        r = self.daemon.execute({"language": "shc", "version": "*", "files": [{"content": "echo c"}]})
+        self.assertEqual(r.status, 200, r)
+        _, again = self.metrics()
+        self.assertEqual(value(again, "capsule_stage_duration_seconds_count", stage="compile") -
+                         value(after, "capsule_stage_duration_seconds_count", stage="compile"), 1)
+        self.assertEqual(value(again, "capsule_stage_cpu_seconds_total", stage="compile"),
+                         value(after, "capsule_stage_cpu_seconds_total", stage="compile"))
 
     def test_access_log_line(self):
         r = self.daemon.execute(sh("echo logged"), headers={"X-Request-Id": "test-req-42"})

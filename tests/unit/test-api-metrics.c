@@ -142,9 +142,12 @@ TEST(jobs_by_language_and_status)
     struct eng_result error = {.error = -EIO}, rejected = {.error = -EAGAIN};
 
     ok.compile.wall_time_ms = 40;
+    ok.compile.cpu_usec = 35250; /* cpu_time would say 35 */
     ok.run.wall_time_ms = 5;
+    ok.run.cpu_usec = 420; /* and 0 here */
     failed_compile.compile.status = failed_compile.run.status = ENG_STATUS_RE;
     failed_compile.compile.wall_time_ms = failed_compile.run.wall_time_ms = 30;
+    failed_compile.compile.cpu_usec = failed_compile.run.cpu_usec = 1000;
     size_t c = 0;
 
     while (strcmp(rt_registry_get(reg, c)->language, "c") != 0)
@@ -174,5 +177,8 @@ TEST(jobs_by_language_and_status)
     ASSERT_EQ(sample(text, "capsule_stage_duration_seconds_count", "stage=\"compile\""), 3);
     ASSERT_EQ(sample(text, "capsule_stage_duration_seconds_count", "stage=\"run\""), 2);
     ASSERT_EQ(sample(text, "capsule_job_duration_seconds_count", ""), 3);
+    /* exact CPU: two ok jobs and the failed compile (its copy in run not counted again) */
+    ASSERT_TRUE(sample(text, "capsule_stage_cpu_seconds_total", "stage=\"compile\"") == 0.0715);
+    ASSERT_TRUE(sample(text, "capsule_stage_cpu_seconds_total", "stage=\"run\"") == 0.00084);
     rt_registry_unref(reg);
 }
