@@ -446,6 +446,21 @@ TEST(a_box_s_next_job_counts_its_own_usage)
     teardown();
 }
 
+/* After a job that took its box along: nothing of it is left, and the next job gets a new
+ * box (built is the count before), whose program is PID 2 again. */
+static void assert_next_job_gets_a_new_box(unsigned built)
+{
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_EQ(count_slot_processes(), 0);
+    run_sh("echo $$", &spec, &res);
+    ASSERT_EQ(slot->boxes_built, built + 1);
+    ASSERT_STREQ(res.out.data, "2\n");
+    sbx_result_done(&res);
+}
+
 /* A step of the program that fails before its execve (here its rlimits: RLIMIT_NOFILE cannot
  * go past fs.nr_open) comes back in PID 1's report in place of a status, names the step, and
  * ends the box; the slot's next job gets a new one. */
@@ -466,13 +481,7 @@ TEST(a_step_failing_before_exec_is_reported_and_ends_the_box)
     ASSERT_STREQ(e.step, "rlimit");
     ASSERT_NULL(slot->warm);
     close(spec.stdin_fd);
-    ASSERT_OK(sbx_slot_quiesce(slot));
-    ASSERT_EQ(count_slot_processes(), 0);
-    spec = (struct sbx_spec){0};
-    run_sh("echo $$", &spec, &res);
-    ASSERT_EQ(slot->boxes_built, built + 1);
-    ASSERT_STREQ(res.out.data, "2\n");
-    sbx_result_done(&res);
+    assert_next_job_gets_a_new_box(built);
     teardown();
 }
 
@@ -492,13 +501,7 @@ TEST(a_killed_job_takes_its_box_along)
     ASSERT_EQ(res.time_trip, SBX_TIME_WALL);
     ASSERT_NULL(slot->warm);
     sbx_result_done(&res);
-    ASSERT_OK(sbx_slot_quiesce(slot));
-    ASSERT_EQ(count_slot_processes(), 0);
-    spec = (struct sbx_spec){0};
-    run_sh("echo $$", &spec, &res);
-    ASSERT_EQ(slot->boxes_built, built + 1);
-    ASSERT_STREQ(res.out.data, "2\n");
-    sbx_result_done(&res);
+    assert_next_job_gets_a_new_box(built);
     teardown();
 }
 
