@@ -446,6 +446,16 @@ TEST(a_box_s_next_job_counts_its_own_usage)
     teardown();
 }
 
+/* The slot with its box built ahead; returns the count of boxes built so far. */
+static unsigned setup_with_a_warm_box(void)
+{
+    struct sbx_error e = {0};
+
+    setup();
+    ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
+    return slot->boxes_built;
+}
+
 /* After a job that took its box along: nothing of it is left, and the next job gets a new
  * box (built is the count before), whose program is PID 2 again. */
 static void assert_next_job_gets_a_new_box(unsigned built)
@@ -471,11 +481,8 @@ TEST(a_step_failing_before_exec_is_reported_and_ends_the_box)
         .argv = argv, .wall_limit_ms = 5000, .output_limit = 4096, .max_open_files = 1ULL << 40};
     struct sbx_result res = {0};
     struct sbx_error e = {0};
-    unsigned built;
+    unsigned built = setup_with_a_warm_box();
 
-    setup();
-    ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
-    built = slot->boxes_built;
     spec.stdin_fd = stdin_fd("");
     ASSERT_EQ(sbx_run(slot, &spec, &res, &e), -EPERM);
     ASSERT_STREQ(e.step, "rlimit");
@@ -491,12 +498,8 @@ TEST(a_killed_job_takes_its_box_along)
 {
     struct sbx_spec spec = {.wall_limit_ms = 200};
     struct sbx_result res = {0};
-    struct sbx_error e = {0};
-    unsigned built;
+    unsigned built = setup_with_a_warm_box();
 
-    setup();
-    ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
-    built = slot->boxes_built;
     run_sh("sleep 10", &spec, &res);
     ASSERT_EQ(res.time_trip, SBX_TIME_WALL);
     ASSERT_NULL(slot->warm);
