@@ -232,9 +232,15 @@ static struct program_handoff handoff;
 #define HANDOFF_SYNC() __asm__ __volatile__("" ::: "memory")
 
 /* A step of the job's program that failed before its execve: PID 1 reports it in place of a
- * wait status once the job is reaped (no pipe to write, so no memory limit can refuse it). */
+ * wait status once the job is reaped (no pipe to write, so no memory limit can refuse it);
+ * out of memory, it is the program's verdict instead. */
 CHILD_FN _Noreturn static void fail_job(int step, int err, int detail)
 {
+    /* Out of memory with the job's leaf joined (capset's new credentials are charged to it,
+     * for one): a limit too small to start in, the program's verdict as an OOM kill would
+     * be, never the box's failure. */
+    if (err == ENOMEM)
+        (void)kill(getpid(), SIGKILL);
     handoff.error =
         (struct sbx_child_error){.step = step, .err = err > 0 ? err : EIO, .detail = detail};
     handoff.job_failed = true;
@@ -253,10 +259,8 @@ CHILD_FN _Noreturn static void exec_failed(const char *path, int err)
                        : err == ENOTDIR ? ": Not a directory\n"
                                         : NULL;
 
-    /* Out of memory within the box's own limit (the new image is charged to it): the
-     * program's verdict, as the OOM kill it would have been a moment later. */
-    if (err == ENOMEM)
-        (void)kill(getpid(), SIGKILL);
+    /* ENOMEM (the new image is charged to the job's limit) is the program's verdict too:
+     * fail_job makes it an OOM kill. */
     if (!what)
         fail_job(SBX_STEP_EXEC, err, 0);
     (void)!write(2, path, child_strlen(path));
