@@ -507,6 +507,7 @@ int sbx_context_new(const struct sbx_config *cfg, struct sbx_context **ret,
     ctx->lock_fd = -1;
     ctx->host_netns_fd = -1;
     ctx->helper_fd = -1;
+    ctx->template_max_age_usec = SBX_TEMPLATE_MAX_AGE_USEC;
     ctx->n_slots = cfg->n_slots;
     ctx->instance = strdup(cfg->instance);
     ctx->run_dir = strdup(cfg->run_dir);

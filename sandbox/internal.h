@@ -219,6 +219,9 @@ struct sbx_context {
     bool locks_squatted;
     struct sbx_slot *slots;
     unsigned n_slots;
+    /* SBX_TEMPLATE_MAX_AGE_USEC; a white-box test that needs one box over a long emulated
+     * job (where 10 s pass in a few host seconds' work) lengthens it */
+    uint64_t template_max_age_usec;
 };
 
 /* ---- the slot's network namespace (netns.c) ----------------------------------------------- */

@@ -212,7 +212,7 @@ int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
     }
     for (size_t i = 0; i < SBX_TEMPLATES_MAX; i++) {
         struct sbx_root_template *c = &slot->templates[i];
-        if (c->mntns_fd >= 0 && now - c->built_usec > SBX_TEMPLATE_MAX_AGE_USEC)
+        if (c->mntns_fd >= 0 && now - c->built_usec > slot->ctx->template_max_age_usec)
             template_drop(c);
         if (c->mntns_fd >= 0 && c->key_len == key.len && memcmp(c->key, key.data, key.len) == 0)
             t = c;
