@@ -349,7 +349,7 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
         ctx->slots[i] = (struct sbx_slot){.ctx = ctx,
                                           .index = i,
                                           .netns_fd = -1,
-                                          .unix_table_fd = -1,
+                                          .sockstat_fd = -1,
                                           .abort_fd = -1,
                                           .uid = ctx->cfg.uid_base + i,
                                           .gid = ctx->cfg.gid_base + i};
@@ -369,7 +369,7 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
             return r;
         }
         if (!ctx->cfg.networking) {
-            int r = sbx__netns_make(ctx->host_netns_fd, &s->netns_fd, &s->unix_table_fd);
+            int r = sbx__netns_make(ctx->host_netns_fd, &s->netns_fd, &s->sockstat_fd);
             if (r < 0) {
                 sbx__set_error(reterr, "netns", r, NULL);
                 return r;
@@ -538,7 +538,7 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
     ctx->cgroup = sbx__cgroup_root_free(ctx->cgroup);
     for (unsigned i = 0; ctx->slots && i < ctx->n_slots; i++) {
         safe_close(ctx->slots[i].netns_fd);
-        safe_close(ctx->slots[i].unix_table_fd);
+        safe_close(ctx->slots[i].sockstat_fd);
         safe_close(ctx->slots[i].abort_fd);
         free(ctx->slots[i].dir);
         sbx__mount_plan_done(&ctx->slots[i].plan);

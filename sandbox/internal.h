@@ -177,7 +177,7 @@ struct sbx_slot {
     gid_t gid;
     char *dir;               /* run_dir/slot-<n>: the caller's job tmpfs mount point */
     int netns_fd;            /* empty network namespace of the slot, -1 with networking */
-    int unix_table_fd;       /* its /proc/net/unix, opened from inside it (netns.c) */
+    int sockstat_fd;         /* its /proc/net/sockstat, opened from inside it (netns.c) */
     bool netns_dirty;        /* a job left sockets in it and no fresh one could be made yet */
     unsigned netns_replaced; /* namespaces dropped because a job left sockets in them */
     int abort_fd;            /* eventfd: sbx_slot_abort() wakes the monitor through it */
@@ -227,10 +227,10 @@ struct sbx_context {
 /* ---- the slot's network namespace (netns.c) ----------------------------------------------- */
 
 /** Makes an empty network namespace on the calling thread and returns there (host_netns):
- *  *ret_netns is the namespace, *ret_unix_table its /proc/net/unix. */
-int sbx__netns_make(int host_netns, int *ret_netns, int *ret_unix_table);
-/** Once the slot's boxes are gone: if a unix socket is still alive in the slot's namespace
- *  (an in-flight descriptor cycle the kernel has not collected yet), gives the slot a fresh
+ *  *ret_netns is the namespace, *ret_sockstat its /proc/net/sockstat. */
+int sbx__netns_make(int host_netns, int *ret_netns, int *ret_sockstat);
+/** Once the slot's boxes are gone: if a socket is still alive in the slot's namespace (an
+ *  in-flight descriptor cycle the kernel has not collected yet), gives the slot a fresh
  *  namespace. 0 clean, 1 replaced, -errno if it could not be (the slot then builds no box
  *  until a retry succeeds). */
 int sbx__slot_netns_recycle(struct sbx_slot *slot);

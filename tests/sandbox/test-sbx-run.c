@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -628,16 +629,33 @@ static void run_netns_probe(struct sbx_result *res)
 {
     struct sbx_spec spec = {0};
 
-    run_sh("readlink /proc/self/ns/net; tail -n +2 /proc/net/unix | wc -l", &spec, res);
+    run_sh("readlink /proc/self/ns/net; tail -n +2 /proc/net/unix | wc -l;"
+           " head -n 1 /proc/net/sockstat",
+           &spec, res);
     ASSERT_TRUE(res->exited);
     ASSERT_EQ(res->exit_code, 0);
+}
+
+/* A socket that the test makes in the slot's namespace and keeps open (its family's). */
+static int socket_in_slot_netns(int family, int type)
+{
+    int host = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), fd;
+
+    ASSERT_TRUE(host >= 0);
+    ASSERT_OK(setns(slot->netns_fd, CLONE_NEWNET) < 0 ? -errno : 0);
+    fd = socket(family, type | SOCK_CLOEXEC, 0);
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_OK(setns(host, CLONE_NEWNET) < 0 ? -errno : 0);
+    close(host);
+    return fd;
 }
 
 /* A socket still alive in the slot's network namespace once its job is gone (what an
  * in-flight descriptor cycle is until the kernel's garbage collector frees it; here the test
  * holds one, so the timing is ours) costs the slot that namespace: quiesce swaps in a fresh
- * one, drops a warm box built in the old one, and the next box sees no socket. A clean slot
- * keeps its namespace. */
+ * one, drops a warm box built in the old one, and the next box sees no socket. A socket of
+ * any family counts (a bound UDP port would hold a bit, too). A clean slot keeps its
+ * namespace. */
 TEST(slot_netns_with_a_surviving_socket_is_replaced)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -649,7 +667,7 @@ TEST(slot_netns_with_a_surviving_socket_is_replaced)
     setup();
     ino_t first = inode_of(slot->netns_fd);
     run_netns_probe(&res);
-    snprintf(expect, sizeof(expect), "net:[%lu]\n0\n", (unsigned long)first);
+    snprintf(expect, sizeof(expect), "net:[%lu]\n0\nsockets: used 0\n", (unsigned long)first);
     ASSERT_STREQ(res.out.data, expect);
     sbx_result_done(&res);
     ASSERT_OK(sbx_slot_quiesce(slot));
@@ -677,11 +695,19 @@ TEST(slot_netns_with_a_surviving_socket_is_replaced)
     ino_t second = inode_of(slot->netns_fd);
     ASSERT_NE(second, first);
     run_netns_probe(&res);
-    snprintf(expect, sizeof(expect), "net:[%lu]\n0\n", (unsigned long)second);
+    snprintf(expect, sizeof(expect), "net:[%lu]\n0\nsockets: used 0\n", (unsigned long)second);
     ASSERT_STREQ(res.out.data, expect);
     sbx_result_done(&res);
     ASSERT_OK(sbx_slot_quiesce(slot));
     ASSERT_EQ(inode_of(slot->netns_fd), second); /* the old one's socket is not the new one's */
+
+    int udp = socket_in_slot_netns(AF_INET, SOCK_DGRAM);
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    ASSERT_OK(bind(udp, (struct sockaddr *)&any, sizeof(any)) < 0 ? -errno : 0);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_EQ(slot->netns_replaced, 2);
+    ASSERT_NE(inode_of(slot->netns_fd), second);
+    close(udp);
     close(left);
     close(host);
     teardown();
