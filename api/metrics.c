@@ -353,6 +353,9 @@ static void render_engine(struct out *o, struct api_metrics *m, const struct api
             g->eng.cache_hits);
     counter(o, "capsule_compile_cache_misses_total", "Compile stages that ran.",
             g->eng.cache_misses);
+    counter(o, "capsule_boxes_built_total",
+            "Boxes built (a box serves its slot's jobs while they end on their own).",
+            g->eng.boxes_built);
 }
 
 static void render_security(struct out *o, struct api_metrics *m)

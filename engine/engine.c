@@ -369,4 +369,7 @@ void eng_get_stats(struct eng_engine *eng, struct eng_stats *ret)
     ret->sandbox_failures = atomic_load(&eng->sandbox_failures);
     ret->cache_hits = atomic_load(&eng->cache_hits);
     ret->cache_misses = atomic_load(&eng->cache_misses);
+    ret->boxes_built = 0;
+    for (unsigned i = 0; i < eng->n_workers; i++)
+        ret->boxes_built += sbx_slot_boxes_built(eng->workers[i].slot);
 }

@@ -154,6 +154,7 @@ struct eng_stats {
     uint64_t completed;
     uint64_t sandbox_failures;
     uint64_t cache_hits, cache_misses;
+    uint64_t boxes_built; /* over all slots: jobs per box is completed / boxes_built */
 };
 void eng_get_stats(struct eng_engine *eng, struct eng_stats *ret);
 

@@ -3,6 +3,7 @@
  * thread, and the per-slot network namespaces are made by switching this one). */
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
@@ -588,6 +589,11 @@ struct sbx_slot *sbx_context_slot(struct sbx_context *ctx, unsigned index)
 unsigned sbx_slot_index(const struct sbx_slot *slot)
 {
     return slot->index;
+}
+
+unsigned sbx_slot_boxes_built(const struct sbx_slot *slot)
+{
+    return atomic_load_explicit(&slot->boxes_built, memory_order_relaxed);
 }
 
 uid_t sbx_slot_uid(const struct sbx_slot *slot)

@@ -194,7 +194,7 @@ struct sbx_slot {
     struct sbx_root_template templates[SBX_TEMPLATES_MAX];
     uint64_t template_uses, template_ids;
     unsigned templates_built; /* for tests and audits */
-    unsigned boxes_built;     /* for tests and audits: a box serves job after job */
+    _Atomic unsigned boxes_built; /* a box serves job after job: /metrics, tests, audits */
 };
 
 struct sbx_context {

@@ -53,6 +53,9 @@ unsigned sbx_context_slot_count(const struct sbx_context *ctx);
 struct sbx_slot *sbx_context_slot(struct sbx_context *ctx, unsigned index);
 
 unsigned sbx_slot_index(const struct sbx_slot *slot);
+/** Boxes the slot has built so far (each serves job after job while they end on their own).
+ *  Any thread. */
+unsigned sbx_slot_boxes_built(const struct sbx_slot *slot);
 uid_t sbx_slot_uid(const struct sbx_slot *slot);
 gid_t sbx_slot_gid(const struct sbx_slot *slot);
 /** Shutdown: kills the box running on `slot` now (as for a limit, result->aborted set) and

@@ -67,6 +67,7 @@ static char *render(struct api_metrics *m, struct rt_registry *reg)
     g.eng.queued = 7;
     g.eng.cache_hits = 11;
     g.eng.cache_misses = 12;
+    g.eng.boxes_built = 13;
     ASSERT_OK(api_metrics_render(m, reg, &g, &sb));
     return strbuf_steal(&sb, NULL);
 }
@@ -96,6 +97,7 @@ TEST(gauges_and_counters)
     ASSERT_EQ(sample(text, "capsule_draining", ""), 1);
     ASSERT_EQ(sample(text, "capsule_compile_cache_hits_total", ""), 11);
     ASSERT_EQ(sample(text, "capsule_compile_cache_misses_total", ""), 12);
+    ASSERT_EQ(sample(text, "capsule_boxes_built_total", ""), 13);
     ASSERT_EQ(sample(text, "capsule_auth_failures_total", "reason=\"replayed\""), 1);
     ASSERT_EQ(sample(text, "capsule_rate_limited_total", ""), 1);
     ASSERT_NOT_NULL(strstr(text, ",instance=\"node-\\\"a\\\"\"} 1\n")); /* escaped */
