@@ -3,11 +3,11 @@
  * thread, and the per-slot network namespaces are made by switching this one). */
 #include <dirent.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -193,7 +193,7 @@ struct sbx_slot {
     size_t n_spent_leaves;
     struct sbx_root_template templates[SBX_TEMPLATES_MAX];
     uint64_t template_uses, template_ids;
-    unsigned templates_built; /* for tests and audits */
+    unsigned templates_built;     /* for tests and audits */
     _Atomic unsigned boxes_built; /* a box serves job after job: /metrics, tests, audits */
 };
 
