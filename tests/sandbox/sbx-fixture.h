@@ -5,10 +5,12 @@
  * at exit too: the cgroup tree must go all the same. Include once per test program. */
 #pragma once
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,4 +67,58 @@ static void sbx_fixture_setup(const char *prefix, unsigned uid_base, unsigned sp
         ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
         ASSERT_OK(chown(p, sbx_slot_uid(slot), sbx_slot_gid(slot)) < 0 ? -errno : 0);
     }
+}
+
+/* Helpers the sbx_run() test programs share (inline: a program that does not use one gets no
+ * warning). */
+
+static inline int stdin_fd(const char *text)
+{
+    int fd = memfd_create("in", MFD_CLOEXEC);
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    lseek(fd, 0, SEEK_SET);
+    return fd;
+}
+
+/* Runs `sh -c script` with the given spec tweaks. */
+static inline void run_sh(const char *script, struct sbx_spec *spec, struct sbx_result *res)
+{
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    static const char *const envp[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", NULL};
+    struct sbx_error e = {0};
+    int r;
+
+    spec->argv = argv;
+    spec->envp = envp;
+    if (!spec->stdin_fd)
+        spec->stdin_fd = stdin_fd("");
+    if (!spec->wall_limit_ms)
+        spec->wall_limit_ms = 5000;
+    if (!spec->output_limit)
+        spec->output_limit = 65536;
+    r = sbx_run(slot, spec, res, &e);
+    if (r < 0)
+        TEST_FAIL("sbx_run: step %s path %s: %s", e.step, e.path, strerror(-r));
+}
+
+/* Processes of the slot's uid anywhere on the host. */
+static inline int count_slot_processes(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int n = 0;
+
+    ASSERT_NOT_NULL(d);
+    while ((de = readdir(d))) {
+        char path[300];
+        struct stat st;
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s", de->d_name);
+        if (stat(path, &st) == 0 && st.st_uid == sbx_slot_uid(slot))
+            n++;
+    }
+    closedir(d);
+    return n;
 }

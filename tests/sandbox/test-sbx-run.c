@@ -1,6 +1,5 @@
 /* Real boxes through sbx_run(): exit codes, signals, limits, the mount view, identity,
  * environment, fds, network and accounting. Needs root and cgroups (exit 77 otherwise). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -10,7 +9,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,36 +23,6 @@
 static void setup(void)
 {
     sbx_fixture_setup("capsule-test-run", 64000, 500);
-}
-
-static int stdin_fd(const char *text)
-{
-    int fd = memfd_create("in", MFD_CLOEXEC);
-    ASSERT_TRUE(fd >= 0);
-    ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    lseek(fd, 0, SEEK_SET);
-    return fd;
-}
-
-/* Runs `sh -c script` with the given spec tweaks. */
-static void run_sh(const char *script, struct sbx_spec *spec, struct sbx_result *res)
-{
-    const char *argv[] = {"/bin/sh", "-c", script, NULL};
-    static const char *const envp[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", NULL};
-    struct sbx_error e = {0};
-    int r;
-
-    spec->argv = argv;
-    spec->envp = envp;
-    if (!spec->stdin_fd)
-        spec->stdin_fd = stdin_fd("");
-    if (!spec->wall_limit_ms)
-        spec->wall_limit_ms = 5000;
-    if (!spec->output_limit)
-        spec->output_limit = 65536;
-    r = sbx_run(slot, spec, res, &e);
-    if (r < 0)
-        TEST_FAIL("sbx_run: step %s path %s: %s", e.step, e.path, strerror(-r));
 }
 
 TEST(exit_code_and_output)
@@ -268,27 +236,6 @@ TEST(daemonized_child_does_not_delay)
     ASSERT_LE(res.wall_usec, 1000000);
     sbx_result_done(&res);
     teardown();
-}
-
-/* Processes of the slot's uid anywhere on the host. */
-static int count_slot_processes(void)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    int n = 0;
-
-    ASSERT_NOT_NULL(d);
-    while ((de = readdir(d))) {
-        char path[300];
-        struct stat st;
-        if (de->d_name[0] < '1' || de->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s", de->d_name);
-        if (stat(path, &st) == 0 && st.st_uid == sbx_slot_uid(slot))
-            n++;
-    }
-    closedir(d);
-    return n;
 }
 
 /* VmRSS in kB of the box's PID 1: the child of this thread that runs capsule-box. */
@@ -513,83 +460,6 @@ TEST(a_killed_job_takes_its_box_along)
     teardown();
 }
 
-/* A warm box for another package is not used: the run sees its own package, not the other. */
-TEST(warm_box_for_another_package_is_replaced)
-{
-    char a[] = "/tmp/capsule-warm-a-XXXXXX", b[] = "/tmp/capsule-warm-b-XXXXXX", cmd[200];
-    struct sbx_spec spec = {0};
-    struct sbx_result res = {0};
-    struct sbx_error e = {0};
-
-    setup();
-    ASSERT_NOT_NULL(mkdtemp(a));
-    ASSERT_NOT_NULL(mkdtemp(b));
-    chmod(a, 0755);
-    chmod(b, 0755);
-    snprintf(cmd, sizeof(cmd), "touch %s/in-a %s/in-b", a, b);
-    ASSERT_EQ(system(cmd), 0);
-    ASSERT_OK(sbx_slot_prepare(slot, a, "/opt/pkg", NULL, &e));
-    spec.package_dir = b;
-    spec.package_box_dir = "/opt/pkg";
-    run_sh("ls /opt/pkg 2>&1", &spec, &res);
-    ASSERT_NOT_NULL(strstr(res.out.data, "in-b"));
-    ASSERT_NULL(strstr(res.out.data, "in-a"));
-    sbx_result_done(&res);
-    ASSERT_OK(sbx_slot_quiesce(slot));
-    snprintf(cmd, sizeof(cmd), "rm -rf %s %s", a, b);
-    ASSERT_EQ(system(cmd), 0);
-    teardown();
-}
-
-/* A package directory under the host's /tmp (which the box replaces with its own) is bound
- * at its box path, and nothing of its host path shows in the box's root. */
-TEST(package_under_tmp_is_bound_at_its_box_path)
-{
-    char dir[] = "/tmp/capsule-pkg-XXXXXX", cmd[200];
-    struct sbx_spec spec = {.package_box_dir = "/piston/packages/t/1.0.0"};
-    struct sbx_result res = {0};
-
-    setup();
-    ASSERT_NOT_NULL(mkdtemp(dir));
-    chmod(dir, 0755);
-    snprintf(cmd, sizeof(cmd), "echo 'echo from-package' > %s/run", dir);
-    ASSERT_EQ(system(cmd), 0);
-    spec.package_dir = dir;
-    snprintf(cmd, sizeof(cmd), "/bin/sh /piston/packages/t/1.0.0/run; ls /tmp; ls -d %s", dir);
-    run_sh(cmd, &spec, &res);
-    ASSERT_STREQ(res.out.data, "from-package\n");
-    ASSERT_NOT_NULL(strstr(res.err.data, "No such file or directory"));
-    sbx_result_done(&res);
-    ASSERT_OK(sbx_slot_quiesce(slot));
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ(system(cmd), 0);
-    teardown();
-}
-
-/* A box path inside what the template mounts (the box's /tmp, /usr) or not a plain absolute
- * path is refused before anything is built. */
-TEST(package_box_path_must_be_outside_the_template)
-{
-    static const char *const bad[] = {"/tmp/pkg", "/usr/pkg", "relative/pkg", "/opt/../usr"};
-    static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
-    const char *argv[] = {"/bin/true", NULL};
-    struct sbx_result res = {0};
-    struct sbx_error e = {0};
-
-    setup();
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct sbx_spec spec = {.argv = argv,
-                                .envp = envp,
-                                .package_dir = "/usr/share",
-                                .package_box_dir = bad[i],
-                                .wall_limit_ms = 5000};
-        spec.stdin_fd = stdin_fd("");
-        ASSERT_EQ(sbx_run(slot, &spec, &res, &e), -EINVAL);
-        close(spec.stdin_fd);
-    }
-    teardown();
-}
-
 /* next_stage_follows: the stage's own box serves the next stage (no second box is built),
  * and a discarded warm box goes away with sbx_slot_quiesce (its supervisor exits, its leaf is
  * removed). */
@@ -662,7 +532,7 @@ TEST(slot_netns_with_a_surviving_socket_is_replaced)
     struct sbx_result res = {0};
     struct sbx_error e = {0};
     char expect[64];
-    int host, left;
+    int left;
 
     setup();
     ino_t first = inode_of(slot->netns_fd);
@@ -674,17 +544,13 @@ TEST(slot_netns_with_a_surviving_socket_is_replaced)
     ASSERT_EQ(inode_of(slot->netns_fd), first);
     ASSERT_EQ(slot->netns_replaced, 0);
 
-    host = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    ASSERT_TRUE(host >= 0);
-    ASSERT_OK(setns(slot->netns_fd, CLONE_NEWNET) < 0 ? -errno : 0);
-    left = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* an abstract name belongs to the namespace the socket was made in */
+    left = socket_in_slot_netns(AF_UNIX, SOCK_STREAM);
     memcpy(addr.sun_path + 1, "capsule-left", 12);
-    ASSERT_TRUE(left >= 0);
     ASSERT_OK(bind(left, (struct sockaddr *)&addr, offsetof(struct sockaddr_un, sun_path) + 13) < 0
                   ? -errno
                   : 0);
     ASSERT_OK(listen(left, 1) < 0 ? -errno : 0);
-    ASSERT_OK(setns(host, CLONE_NEWNET) < 0 ? -errno : 0);
     ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
     ASSERT_NOT_NULL(slot->warm);
 
@@ -709,7 +575,6 @@ TEST(slot_netns_with_a_surviving_socket_is_replaced)
     ASSERT_NE(inode_of(slot->netns_fd), second);
     close(udp);
     close(left);
-    close(host);
     teardown();
 }
 
@@ -766,104 +631,5 @@ TEST(missing_program_is_exit_127)
     ASSERT_EQ(res.exit_code, 127);
     ASSERT_STREQ(res.err.data, "./a.out: No such file or directory\n");
     sbx_result_done(&res);
-    teardown();
-}
-
-/* Runs `script` with `dir` bound at /opt/pkg; returns the slot's template count after it. */
-static unsigned run_with_package(const char *dir, const char *script, struct sbx_result *res)
-{
-    struct sbx_spec spec = {.package_dir = dir, .package_box_dir = "/opt/pkg"};
-
-    run_sh(script, &spec, res);
-    ASSERT_OK(sbx_slot_quiesce(slot));
-    return slot->templates_built;
-}
-
-/* A slot builds a package's root once (template.c) and keeps the two it used last: every box
- * still sees its own package only, its own procfs (its PID namespace's) and a read-only root. */
-TEST(boxes_of_a_slot_share_a_root_template_per_package)
-{
-    static const char order[] = "aabacb";
-    static const unsigned built[] = {1, 1, 2, 2, 3, 4}; /* c evicts b, the least recent */
-    char dirs[3][32], cmd[200];
-    unsigned base;
-
-    setup();
-    base = slot->templates_built;
-    for (int i = 0; i < 3; i++) {
-        snprintf(dirs[i], sizeof(dirs[i]), "/tmp/capsule-tpl-%c-XXXXXX", 'a' + i);
-        ASSERT_NOT_NULL(mkdtemp(dirs[i]));
-        chmod(dirs[i], 0755);
-        snprintf(cmd, sizeof(cmd), "touch %s/in-%c", dirs[i], 'a' + i);
-        ASSERT_EQ(system(cmd), 0);
-    }
-    for (size_t i = 0; i < sizeof(order) - 1; i++) {
-        struct sbx_result res = {0};
-        char want[64];
-        int pkg = order[i] - 'a';
-        unsigned n = run_with_package(dirs[pkg],
-                                      "ls /opt/pkg; echo $$; cut -d' ' -f1 /proc/$$/stat; "
-                                      "touch /probe 2>/dev/null || echo read-only",
-                                      &res);
-        snprintf(want, sizeof(want), "in-%c\n2\n2\nread-only\n", order[i]);
-        ASSERT_STREQ(res.out.data, want);
-        ASSERT_EQ(n - base, built[i]);
-        sbx_result_done(&res);
-    }
-    for (int i = 0; i < 3; i++) {
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dirs[i]);
-        ASSERT_EQ(system(cmd), 0);
-    }
-    teardown();
-}
-
-/* A package directory swapped for a new one (what an install or removal does) is a new root:
- * the template of the old one, which pins the old directory, never serves it. */
-TEST(a_replaced_package_directory_gets_its_own_template)
-{
-    char dir[] = "/tmp/capsule-tpl-swap-XXXXXX", cmd[300];
-    struct sbx_result res = {0};
-    unsigned first;
-
-    setup();
-    ASSERT_NOT_NULL(mkdtemp(dir));
-    chmod(dir, 0755);
-    snprintf(cmd, sizeof(cmd), "echo 1 > %s/v", dir);
-    ASSERT_EQ(system(cmd), 0);
-    first = run_with_package(dir, "cat /opt/pkg/v", &res);
-    ASSERT_STREQ(res.out.data, "1\n");
-    sbx_result_done(&res);
-    snprintf(cmd, sizeof(cmd), "mv %s %s.old && mkdir -m 755 %s && echo 2 > %s/v", dir, dir, dir,
-             dir);
-    ASSERT_EQ(system(cmd), 0);
-    ASSERT_EQ(run_with_package(dir, "cat /opt/pkg/v", &res), first + 1);
-    ASSERT_STREQ(res.out.data, "2\n");
-    sbx_result_done(&res);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s %s.old", dir, dir);
-    ASSERT_EQ(system(cmd), 0);
-    teardown();
-}
-
-/* A root that cannot be built fails the run with the mount op's path, and leaves no process. */
-TEST(a_template_that_cannot_be_built_names_its_mount)
-{
-    static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
-    const char *argv[] = {"/bin/true", NULL};
-    struct sbx_spec spec = {.argv = argv,
-                            .envp = envp,
-                            .package_dir = "/nonexistent/capsule-package",
-                            .package_box_dir = "/opt/pkg",
-                            .wall_limit_ms = 5000};
-    struct sbx_result res = {0};
-    struct sbx_error e = {0};
-
-    setup();
-    spec.stdin_fd = stdin_fd("");
-    ASSERT_EQ(sbx_run(slot, &spec, &res, &e), -ENOENT);
-    ASSERT_STREQ(e.step, "mount");
-    ASSERT_NOT_NULL(strstr(e.path, "/opt/pkg"));
-    ASSERT_OK(sbx_slot_quiesce(slot));
-    ASSERT_EQ(count_slot_processes(), 0);
-    close(spec.stdin_fd);
     teardown();
 }
