@@ -562,26 +562,30 @@ CHILD_FN static int program_main(void *arg)
 /* Job after job: clone the program (which waits for its job), wait until it has exec'd,
  * reap the job, make its pids free again, report. vfork-style, as posix_spawn does: the
  * program borrows this small address space on a stack of its own until its execve, and PID 1
- * sleeps until then, so nothing is copied or torn down by the execve. A limit too small for
- * the exec gets the program OOM-killed and PID 1 with it (one memory): the monitor reads that
- * from the leaf, and the slot builds a new box. */
+ * sleeps until then, so nothing is copied or torn down by the execve. CLONE_VFORK also keeps
+ * the OOM killer off the program until then (it skips a child in vfork: the kill would take
+ * the parent sharing its memory), so a limit too small for the program's own setup fails that
+ * allocation (ENOMEM: fail_job, the program's verdict). Without it the kill took PID 1 too,
+ * and the leaf's counters did not show it (failcnt 0, measured on 6.18): a lost box. A limit
+ * too small for the exec gets the new image OOM-killed: the monitor reads that from the leaf.
+ * The stack serves program after program: each is done with it once it has exec'd or exited. */
 CHILD_FN _Noreturn static void serve_jobs(const struct sbx_child_args *a, int last_pid_fd)
 {
+    void *stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+    if (stack == MAP_FAILED)
+        fail_box(a, SBX_STEP_CLONE_PROGRAM, errno, 0);
     for (;;) {
         struct sbx_box_report rep = {.kind = SBX_REPORT_STATUS};
-        void *stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         long pid;
 
-        if (stack == MAP_FAILED)
-            fail_box(a, SBX_STEP_CLONE_PROGRAM, errno, 0);
         handoff = (struct program_handoff){0};
         pid = clone(program_main, (char *)stack + PROGRAM_STACK_SIZE,
                     CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)a);
         if (pid < 0)
             fail_box(a, SBX_STEP_CLONE_PROGRAM, errno, 0);
         HANDOFF_SYNC();
-        (void)munmap(stack, PROGRAM_STACK_SIZE);
         /* the program has exec'd (or exited): what it left in this memory is PID 1's to free */
         if (handoff.area)
             (void)munmap(handoff.area, handoff.area_len);

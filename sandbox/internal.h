@@ -397,22 +397,27 @@ struct sbx_monitor {
     int abort_fd; /* the slot's eventfd, watched, never closed here */
     char *read_buf;
     int pidfd;
-    int stdout_fd, stderr_fd; /* the job's read ends, -1 once at EOF */
+    int stdout_fd, stderr_fd; /* the job's read ends (no EOF while the worker holds the writes) */
     int status_fd; /* the box's job socket (its reports), not closed here; -1 once read */
     struct sbx_cgroup_leaf *leaf;
     const struct sbx_spec *spec;
     uint64_t start_usec;
-    uint64_t killed_usec; /* first kill by the monitor, 0 if none */
-    bool paused;          /* stream mode: output pipes out of the epoll set */
-    bool ended;           /* the program ended or is being killed: pipes are drained */
-    int program_pidfd;    /* stream mode: the main program, once a signal needed it; or -1 */
-    bool box_reusable;    /* set by the run: the job ended on its own, the box is clean */
+    uint64_t killed_usec;   /* first kill by the monitor, 0 if none */
+    uint64_t next_cpu_usec; /* the CPU counter's next reading (CPU_POLL_USEC apart) */
+    bool paused;            /* stream mode: output pipes out of the epoll set */
+    bool ended;             /* the program ended or is being killed: pipes are drained */
+    int program_pidfd;      /* stream mode: the main program, once a signal needed it; or -1 */
+    bool box_reusable;      /* set by the run: the job ended on its own, the box is clean */
 };
 /** Stream mode: sends sig to the box's main program (the first child of PID 1, pid 2 of its
  *  namespace), found from PID 1's pidfd and kept in *program_pidfd. -ESRCH once it is gone. */
 int sbx__program_signal(int sup_pidfd, int *program_pidfd, int sig);
-/** Runs until the supervisor is dead and every pipe is drained. Fills the result's trips,
- *  wait status, buffers and wall time. -errno only for a box failure (child error record or
- *  supervisor lost); *child_error is set when the failure came from the child. */
+/** The monitor's epoll set (every descriptor of the stage in it) and read buffer: made
+ *  before the job is sent, so that the slot worker sleeps right after waking the program. */
+int sbx__monitor_open(struct sbx_monitor *mon);
+void sbx__monitor_close(struct sbx_monitor *mon);
+/** Runs until the supervisor has reported (or is dead) and every pipe is drained. Fills the
+ * result's trips, wait status, buffers and wall time. -errno only for a box failure (child error
+ * record or supervisor lost); *child_error is set when the failure came from the child. */
 int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
                      struct sbx_child_error *child_error);

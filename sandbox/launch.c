@@ -23,7 +23,8 @@
  * step that failed before the execve, which ends the box); then it clones the next job's
  * program. Meanwhile this thread runs the monitor (monitor.c).
  *
- * The result is final once the report and both streams' EOF are in. The box then waits for
+ * The result is final once the report is in (or PID 1 is gone) and the pipes are read empty:
+ * nothing of the job is alive by then to write more. The box then waits for
  * the slot's next job of its package (a new leaf is made for it; on v1 only its memory part,
  * the others kept with their counters read against a base); a box that was killed (a limit,
  * an abort, a failure) or whose template is no longer the slot's is torn down, and that
@@ -552,22 +553,49 @@ static int job_message(const struct sbx_job_header *h, const struct sbx_spec *sp
     return 0;
 }
 
-/* The read ends of one job's pipes: stdout, stderr. */
+/* One job's pipes, stdout and stderr: the read ends (non-blocking, the monitor's) and the
+ * write ends, which this thread keeps until the stage is over. Holding them, the streams never
+ * reach EOF while the stage runs: the program's exit costs no wakeup of its own, and the
+ * monitor ends the streams with PID 1's report instead (monitor.c). */
 struct job_pipes {
     int fd[2];
+    int wr[2];
 };
 
 static void job_pipes_close(struct job_pipes *p)
 {
-    for (size_t i = 0; i < ARRAY_SIZE(p->fd); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(p->fd); i++) {
         p->fd[i] = safe_close(p->fd[i]);
+        p->wr[i] = safe_close(p->wr[i]);
+    }
+}
+
+/* Fresh pipes for a job; the read ends non-blocking (the monitor reads when epoll says so). */
+static int job_pipes_open(struct job_pipes *ret, struct sbx_error *reterr)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(ret->fd); i++) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0) {
+            int r = -errno;
+            sbx__set_error(reterr, "pipes", r, NULL);
+            return r;
+        }
+        ret->fd[i] = p[0];
+        ret->wr[i] = p[1];
+        if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+            int r = -errno;
+            sbx__set_error(reterr, "pipes", r, NULL);
+            return r;
+        }
+    }
+    return 0;
 }
 
 /* Hands the job to the waiting program: limits into the leaf first (nothing is in it yet),
  * then one message (header and strings) with the job's descriptors attached to its first
- * byte: stdin, the write ends of fresh pipes (ours are the read ends, non-blocking: the
- * monitor reads only when epoll says so), the leaf's cgroup.procs files. */
-static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct job_pipes *ret,
+ * byte: stdin, the write ends of the job's pipes, the leaf's cgroup.procs files. The last
+ * thing this thread does before the monitor waits: the program it wakes has the core. */
+static int box_start(struct sbx_box *b, const struct sbx_spec *spec, const struct job_pipes *pipes,
                      struct sbx_error *reterr)
 {
     struct sbx_cgroup_limits limits = {.memory = spec->memory_limit, .pids = spec->max_processes};
@@ -585,7 +613,6 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct job_
         char buf[CMSG_SPACE(sizeof(fds))];
         struct cmsghdr align;
     } control = {0};
-    int pipes[2][2];
     struct strbuf job = {0};
     struct iovec iov;
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf};
@@ -606,17 +633,9 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct job_
     r = sbx__cgroup_leaf_set_limits(b->leaf, &limits, reterr);
     if (r < 0)
         return r;
-    memset(pipes, -1, sizeof(pipes));
-    for (size_t i = 0; i < ARRAY_SIZE(pipes) && r >= 0; i++)
-        if (pipe2(pipes[i], O_CLOEXEC) < 0 || fcntl(pipes[i][0], F_SETFL, O_NONBLOCK) < 0)
-            r = -errno;
-    if (r < 0) {
-        sbx__set_error(reterr, "pipes", r, NULL);
-        goto done;
-    }
     fds[SBX_JOB_FD_STDIN] = spec->stdin_fd;
-    fds[SBX_JOB_FD_STDOUT] = pipes[0][1];
-    fds[SBX_JOB_FD_STDERR] = pipes[1][1];
+    fds[SBX_JOB_FD_STDOUT] = pipes->wr[0];
+    fds[SBX_JOB_FD_STDERR] = pipes->wr[1];
     memcpy(fds + SBX_JOB_FDS, cg_fds, n_cg * sizeof(int));
     r = job_message(&h, spec, &job);
     if (r >= 0) {
@@ -635,13 +654,7 @@ static int box_start(struct sbx_box *b, const struct sbx_spec *spec, struct job_
     }
     if (r < 0)
         sbx__set_error(reterr, "job-send", r, NULL);
-done:
     strbuf_done(&job);
-    /* the write ends are the program's now: ours would keep the streams from their EOF */
-    for (size_t i = 0; i < ARRAY_SIZE(pipes); i++) {
-        ret->fd[i] = pipes[i][0];
-        safe_close(pipes[i][1]);
-    }
     return r;
 }
 
@@ -663,25 +676,32 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
                    struct sbx_result *res, bool *reusable, struct sbx_error *reterr)
 {
     struct sbx_child_error cerr = {0};
-    struct sbx_monitor mon = {.leaf = b->leaf,
+    struct sbx_monitor mon = {.epfd = -1,
+                              .leaf = b->leaf,
                               .spec = spec,
                               .abort_fd = slot->abort_fd,
                               .pidfd = b->pidfd,
                               .program_pidfd = -1,
                               .start_usec = now_usec()};
-    struct job_pipes pipes = {{-1, -1}};
+    struct job_pipes pipes = {{-1, -1}, {-1, -1}};
     int r;
 
-    r = box_start(b, spec, &pipes, reterr);
-    /* A supervisor that died while building the root closed its end: its report says why,
-     * and the monitor reads it. Pipes that could not be made leave nothing to monitor. */
-    if (r < 0 && (pipes.fd[1] < 0 || (r != -EPIPE && r != -ECONNRESET))) {
-        job_pipes_close(&pipes);
-        return r;
-    }
+    r = job_pipes_open(&pipes, reterr);
+    if (r < 0)
+        goto out;
     mon.stdout_fd = TAKE_FD(pipes.fd[0]);
     mon.stderr_fd = TAKE_FD(pipes.fd[1]);
     mon.status_fd = b->job_fd; /* the box's: watched, never closed by the monitor */
+    r = sbx__monitor_open(&mon);
+    if (r < 0) {
+        sbx__set_error(reterr, "monitor", r, NULL);
+        goto out;
+    }
+    r = box_start(b, spec, &pipes, reterr);
+    /* A supervisor that died while building the root closed its end: its report says why,
+     * and the monitor reads it. */
+    if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+        goto out;
     r = sbx__monitor_run(&mon, res, &cerr);
     if (r < 0) {
         if (cerr.step)
@@ -691,8 +711,11 @@ static int run_box(struct sbx_slot *slot, struct sbx_box *b, const struct sbx_sp
         (void)syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
     }
     *reusable = r >= 0 && mon.box_reusable;
+out:
+    sbx__monitor_close(&mon);
     safe_close(mon.stdout_fd);
     safe_close(mon.stderr_fd);
+    job_pipes_close(&pipes);
     safe_close(mon.program_pidfd);
     return r;
 }

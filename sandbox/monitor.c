@@ -117,10 +117,12 @@ static void close_watched(struct sbx_monitor *mon, int *fd)
     *fd = safe_close(*fd);
 }
 
+/* One read: 1 if it got data, 0 if there was none (or EOF), else -errno. */
 static int drain(struct sbx_monitor *mon, struct sbx_result *res, int src, int *fd)
 {
     char *buf = mon->read_buf;
     ssize_t k;
+    int r;
 
     if (*fd < 0)
         return 0;
@@ -131,7 +133,19 @@ static int drain(struct sbx_monitor *mon, struct sbx_result *res, int src, int *
         close_watched(mon, fd);
         return 0;
     }
-    return capture(mon, res, src, buf, (size_t)k);
+    r = capture(mon, res, src, buf, (size_t)k);
+    return r < 0 ? r : 1;
+}
+
+/* Once nothing of the job is alive: what the pipes hold is all there will be (their capacity
+ * at most), read until they are empty. */
+static int drain_rest(struct sbx_monitor *mon, struct sbx_result *res, int src, int *fd)
+{
+    int r;
+
+    while ((r = drain(mon, res, src, fd)) > 0)
+        ;
+    return r;
 }
 
 /* The box's report on the job socket: one record (a single write far below the socket's
@@ -169,7 +183,12 @@ static void check_limits(struct sbx_monitor *mon, struct sbx_result *res, usec_t
         box_kill(mon);
         return;
     }
-    if (spec->cpu_limit_ms && sbx__cgroup_leaf_cpu_usec(mon->leaf, &cpu) >= 0 &&
+    /* on its schedule, not at every event: a program that writes line by line wakes the loop
+     * far more often than the counter needs reading */
+    if (!spec->cpu_limit_ms || now < mon->next_cpu_usec)
+        return;
+    mon->next_cpu_usec = now + CPU_POLL_USEC;
+    if (sbx__cgroup_leaf_cpu_usec(mon->leaf, &cpu) >= 0 &&
         cpu >= spec->cpu_limit_ms * USEC_PER_MSEC) {
         res->time_trip = SBX_TIME_CPU;
         box_kill(mon);
@@ -179,7 +198,8 @@ static void check_limits(struct sbx_monitor *mon, struct sbx_result *res, usec_t
 static int next_timeout_ms(const struct sbx_monitor *mon, usec_t now, bool dead)
 {
     const struct sbx_spec *spec = mon->spec;
-    usec_t wait = CPU_POLL_USEC;
+    usec_t wait =
+        spec->cpu_limit_ms && mon->next_cpu_usec > now ? mon->next_cpu_usec - now : CPU_POLL_USEC;
 
     if (dead)
         return -1; /* only draining pipes whose writers are all gone */
@@ -197,9 +217,9 @@ static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_
 {
     switch (src) {
     case SRC_STDOUT:
-        return drain(mon, res, SRC_STDOUT, &mon->stdout_fd);
+        return MIN(drain(mon, res, SRC_STDOUT, &mon->stdout_fd), 0);
     case SRC_STDERR:
-        return drain(mon, res, SRC_STDERR, &mon->stderr_fd);
+        return MIN(drain(mon, res, SRC_STDERR, &mon->stderr_fd), 0);
     case SRC_STATUS:
         if (!*got_status)
             res->wall_usec = now_usec() - mon->start_usec;
@@ -222,22 +242,18 @@ static int handle_event(struct sbx_monitor *mon, struct sbx_result *res, uint32_
     return 0;
 }
 
-int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
-                     struct sbx_child_error *child_error)
+int sbx__monitor_open(struct sbx_monitor *mon)
 {
-    _cleanup_close_ int epfd = epoll_create1(EPOLL_CLOEXEC);
-    struct sbx_box_report st = {0};
-    bool got_status = false, got_error = false, dead = false;
-    int r;
-
-    _cleanup_free_ char *read_buf = malloc(MONITOR_READ_SIZE);
+    int epfd = epoll_create1(EPOLL_CLOEXEC), r;
 
     if (epfd < 0)
         return -errno;
-    if (!read_buf)
-        return -ENOMEM;
-    mon->read_buf = read_buf;
     mon->epfd = epfd;
+    /* nothing of the job has run yet: the first reading is one period in */
+    mon->next_cpu_usec = mon->start_usec + CPU_POLL_USEC;
+    mon->read_buf = malloc(MONITOR_READ_SIZE);
+    if (!mon->read_buf)
+        return -ENOMEM;
     if ((r = add_fd(epfd, mon->stdout_fd, SRC_STDOUT)) < 0 ||
         (r = add_fd(epfd, mon->stderr_fd, SRC_STDERR)) < 0 ||
         (r = add_fd(epfd, mon->status_fd, SRC_STATUS)) < 0 ||
@@ -245,12 +261,30 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
         (r = add_fd(epfd, mon->abort_fd, SRC_ABORT)) < 0 ||
         (mon->spec->stream && (r = add_fd(epfd, mon->spec->stream->control_fd, SRC_STREAM)) < 0))
         return r;
+    return 0;
+}
 
-    /* Done when every pipe has reached EOF and the box has reported. PID 1 reports the main
-     * program's status only once every other process of the job is dead and reaped, so the
-     * streams' EOF then means nothing of the job writes to them any more; a box that died
-     * (the pidfd) or was killed has nothing left alive either. */
-    while (mon->stdout_fd >= 0 || mon->stderr_fd >= 0 || mon->status_fd >= 0) {
+void sbx__monitor_close(struct sbx_monitor *mon)
+{
+    mon->epfd = safe_close(mon->epfd);
+    free(mon->read_buf);
+    mon->read_buf = NULL;
+}
+
+int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
+                     struct sbx_child_error *child_error)
+{
+    struct sbx_box_report st = {0};
+    bool got_status = false, got_error = false, dead = false;
+    int epfd = mon->epfd, r;
+
+    /* Done when the box has reported, or when PID 1 is gone and its socket read to the end
+     * (a failing step's report comes before its exit). PID 1 reports the main program's
+     * status only once every other process of the job is dead and reaped, and the PID
+     * namespace takes every process with its PID 1; either way nothing of the job can write
+     * to the pipes any more. The write ends are the slot worker's as well as the program's
+     * (launch.c), so no EOF marks that: the pipes are read empty after the loop. */
+    while (!got_status && !(dead && mon->status_fd < 0)) {
         struct epoll_event events[8];
         usec_t now = now_usec();
         int n;
@@ -288,6 +322,10 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
                 (void)epoll_ctl(epfd, EPOLL_CTL_DEL, mon->spec->stream->control_fd, NULL);
         }
     }
+    mon->ended = true;
+    if ((r = drain_rest(mon, res, SRC_STDOUT, &mon->stdout_fd)) < 0 ||
+        (r = drain_rest(mon, res, SRC_STDERR, &mon->stderr_fd)) < 0)
+        return r;
     if (got_error)
         return child_error->err > 0 ? -child_error->err : -EIO;
     if (!got_status) {

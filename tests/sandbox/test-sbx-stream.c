@@ -180,6 +180,29 @@ TEST(full_consumer_blocks_the_program)
     teardown();
 }
 
+/* A consumer still full when the job ends gets the rest all the same: the job's end, not an
+ * EOF, ends the streams, and what the pipes hold then is read out (monitor.c). */
+TEST(output_left_in_the_pipes_at_the_end_is_delivered)
+{
+    struct consumer c;
+    struct sbx_result res = {0};
+
+    setup();
+    consumer_init(&c);
+    c.pause_after = 1; /* full after the first read, never resumed */
+    run_stream("printf a; sleep 0.3; head -c 30000 /dev/zero | tr '\\0' b; printf e >&2", -1, 20000,
+               &c, &res);
+    ASSERT_TRUE(res.exited);
+    ASSERT_EQ(res.exit_code, 0);
+    ASSERT_EQ(c.out.len, 30001);
+    ASSERT_EQ(c.out.data[0], 'a');
+    ASSERT_EQ(c.out.data[30000], 'b');
+    ASSERT_STREQ(c.err.data, "e");
+    consumer_done(&c);
+    sbx_result_done(&res);
+    teardown();
+}
+
 TEST(full_consumer_cannot_outlast_the_wall_limit)
 {
     struct consumer c;
