@@ -190,6 +190,14 @@ class Harness:
             return True
         return False
 
+    def hog_wall_max(self):
+        """A memory hog's wall time bound (its wall limit is 3 s). Under concurrent copies the
+        hogs share the cores and end near the limit: an OOM kill just before it is answered
+        after it, since the wall time runs until the box has reported, past the teardown of a
+        256 MiB process on a loaded core (seen at 3000 and 3007 ms with the suite's other
+        tests alongside). A timeout there is cpu_starved()'s case."""
+        return 3000 if self.concurrent == 1 else 3500
+
     # -- requests -----------------------------------------------------------------------------
     def payload(self, lang, source, name=None, **kw):
         p = {"language": lang, "version": "*",
@@ -512,10 +520,7 @@ def h05(h, lang):
     h.check(mem <= MEM + 4 * MiB, "H05-%s: memory %d above the limit + 4 MiB" % (lang, mem))
     if h.cpu_starved(run, "H05-%s" % lang):
         return
-    # Under concurrent copies an OOM kill just before the 3 s limit is still answered after
-    # it: the wall time runs until the box has reported, past the teardown of a 256 MiB
-    # process on a loaded core (seen once at 3007 ms with the suite's other tests alongside).
-    wall_max = 3000 if h.concurrent == 1 else 3500
+    wall_max = h.hog_wall_max()
     h.check(run["wall_time"] < wall_max, "H05-%s: wall %d ms (want < %d)" % (
         lang, run["wall_time"], wall_max))
     oom_kill = run["status"] == "SG" and run["signal"] == "SIGKILL"
@@ -564,7 +569,8 @@ def h07(h, lang):
     h.check(run["status"] == "SG" and run["signal"] in ("SIGKILL", "SIGABRT"),
             "H07: want SG/SIGKILL or SG/SIGABRT, got %s/%s: %s" % (run["status"], run["signal"], run["stderr"][:500]))
     h.check(isinstance(run["memory"], int) and run["memory"] <= 260 * MiB, "H07: memory %r above 260 MiB" % run["memory"])
-    h.check(run["wall_time"] < 3000, "H07: wall %d ms (want < 3000)" % run["wall_time"])
+    wall_max = h.hog_wall_max()
+    h.check(run["wall_time"] < wall_max, "H07: wall %d ms (want < %d)" % (run["wall_time"], wall_max))
 
 
 def h08(h, lang):
