@@ -104,8 +104,8 @@ static int serve(struct api_config *cfg, struct rt_registry *reg, struct sbx_con
     log_info("signal %u: draining (up to %" PRIu64 " ms)", si.ssi_signo, cfg->drain_timeout_ms);
     drain(srv, eng, sfd, cfg->drain_timeout_ms);
     api_server_quiesce(srv);
-    eng = eng_free(eng); /* finishes running jobs; their connections are resumed */
-    usleep(100 * 1000);  /* let the pool threads send the last responses */
+    eng = eng_free(eng); /* answers queued jobs, waits for running ones and lent slots */
+    usleep(100 * 1000);  /* let the connection threads send the last responses */
     srv = api_server_free(srv);
     close(sfd);
     log_info("drained, exiting");

@@ -41,7 +41,7 @@ void api_metrics_job(struct api_metrics *m, size_t runtime_index, const struct e
                      usec_t duration);
 void api_metrics_auth_failure(struct api_metrics *m, enum api_auth_failure failure);
 void api_metrics_rate_limited(struct api_metrics *m);
-/** Connections suspended while their job is queued or running: +1 / -1. */
+/** Connections waiting while their job is queued or running: +1 / -1. */
 void api_metrics_waiting(struct api_metrics *m, int delta);
 
 struct api_metrics_gauges {

@@ -1,5 +1,5 @@
-/* POST /api/v2/execute: decode + validate on the MHD thread, then suspend the connection
- * while a slot worker runs the job; the done callback stores the result and resumes. */
+/* POST /api/v2/execute: decode, validate and run the job on the connection's thread (the
+ * engine lends it an idle slot whose box is ready, else a worker runs the job meanwhile). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,43 +7,17 @@
 #include "log.h"
 #include "route.h"
 
-/* Runs on the worker thread. libmicrohttpd allows queueing a response on a suspended
- * connection from any thread; it is sent once the connection is resumed. After the resume
- * the MHD thread may free c at any moment: nothing touches it afterwards. */
-static void on_job_done(void *userdata, struct eng_result *result)
+enum MHD_Result api_submit(struct api_conn *c, struct eng_request *req)
 {
-    struct api_conn *c = userdata;
-
-    c->finished = now_usec();
-    c->result = result;
-    (void)c->reply(c);
-    api_metrics_waiting(c->routes->metrics, -1);
-    MHD_resume_connection(c->connection);
-}
-
-void api_submit(struct api_conn *c, struct eng_request *req)
-{
-    int r;
-
     c->runtime = req->runtime;
     c->registry = rt_registry_ref(req->registry);
-    /* suspend before submitting: the job may finish before this function returns */
-    c->suspended = true;
-    MHD_suspend_connection(c->connection);
     api_metrics_waiting(c->routes->metrics, 1);
     c->submitted = now_usec();
-    r = eng_submit(c->routes->engine, req, on_job_done, c);
-    if (r < 0) {
-        struct eng_result *res = calloc(1, sizeof(*res));
-
-        eng_request_free(req);
-        if (res) {
-            res->error = r;
-            res->error_message =
-                strdup(r == -EAGAIN ? "too many queued jobs" : "server shutting down");
-        }
-        on_job_done(c, res);
-    }
+    /* a lent slot is cleaned up when the answer has gone (on_completed, server.c) */
+    c->result = eng_run(c->routes->engine, req, &c->lease);
+    c->finished = now_usec();
+    api_metrics_waiting(c->routes->metrics, -1);
+    return c->reply(c);
 }
 
 enum MHD_Result api_route_execute(struct api_conn *c, json_t *body)
@@ -72,8 +46,7 @@ enum MHD_Result api_route_execute(struct api_conn *c, json_t *body)
         return ret;
     }
     c->reply = api_execute_reply;
-    api_submit(c, req);
-    return MHD_YES;
+    return api_submit(c, req);
 }
 
 /* The metrics' row: the same runtime in the startup registry (registries swapped in by

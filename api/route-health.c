@@ -150,8 +150,7 @@ static enum MHD_Result deep_submit(struct api_conn *c, const struct health *h)
     rt_registry_unref(reg);
     if (r >= 0) {
         c->reply = deep_reply;
-        api_submit(c, req);
-        return MHD_YES;
+        return api_submit(c, req);
     }
     problem = !rt ? "no runtime to run the deep check with" : message ? message : strerror(-r);
     json_t *deep = json_pack("{s:s,s:s}", "status", "failing", "message", problem);

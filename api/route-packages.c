@@ -1,6 +1,7 @@
-/* GET, POST, DELETE /api/v2/packages (PISTON-API.md 2.4). The body is validated on the MHD
- * thread; the operation (index fetch, download, unpack: seconds to minutes) runs on a thread
- * of its own while the connection is suspended, as an execute waits for its job. */
+/* GET, POST, DELETE /api/v2/packages (PISTON-API.md 2.4). The body is validated on the
+ * connection's thread; the operation (index fetch, download, unpack: seconds to minutes) runs
+ * on a thread of its own, which the connection's thread waits for: that one may have joined a
+ * slot's mount namespace (eng_run), where package directories are read-only covers. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ struct op {
     enum op_kind kind;
     struct api_conn *c;
     char *language, *version;
+    struct api_pkg_reply out;
 };
 
 static atomic_uint operations;
@@ -33,8 +35,7 @@ static void op_free(struct op *op)
 static void *op_main(void *arg)
 {
     struct op *op = arg;
-    struct api_conn *c = op->c;
-    struct api_packages *p = c->routes->packages;
+    struct api_packages *p = op->c->routes->packages;
     struct api_pkg_reply out = {0};
 
     switch (op->kind) {
@@ -48,16 +49,7 @@ static void *op_main(void *arg)
         api_packages_uninstall(p, op->language, op->version, &out);
         break;
     }
-    op_free(op);
-    /* a suspended connection may be given its response from any thread; it goes out on
-     * resume, after which MHD may free c at any moment */
-    if (out.body)
-        (void)api_reply_json(c, out.status, out.body, out.len);
-    else
-        (void)api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    MHD_resume_connection(c->connection);
-    atomic_fetch_sub(&operations, 1);
-    api_packages_end(p);
+    op->out = out; /* queued by the connection's thread: MHD takes it from no other */
     return NULL;
 }
 
@@ -79,7 +71,7 @@ static const char *check_body(json_t *body)
 static enum MHD_Result start(struct api_conn *c, struct op *op)
 {
     struct api_packages *p = c->routes->packages;
-    pthread_attr_t attr;
+    enum MHD_Result ret;
     pthread_t thread;
     int r;
 
@@ -94,22 +86,21 @@ static enum MHD_Result start(struct api_conn *c, struct op *op)
         op_free(op);
         return api_reply_message(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server shutting down");
     }
-    /* suspend before the thread starts: it may finish before this function returns */
-    c->suspended = true;
-    MHD_suspend_connection(c->connection);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    r = pthread_create(&thread, &attr, op_main, op);
-    pthread_attr_destroy(&attr);
+    r = pthread_create(&thread, NULL, op_main, op);
     if (r != 0) {
         log_error("request %s: cannot start a package thread: %s", c->request_id, strerror(r));
-        op_free(op);
-        (void)api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, strerror(r));
-        MHD_resume_connection(c->connection);
-        atomic_fetch_sub(&operations, 1);
-        api_packages_end(p);
+        ret = api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, strerror(r));
+    } else {
+        pthread_join(thread, NULL);
+        if (op->out.body)
+            ret = api_reply_json(c, op->out.status, op->out.body, op->out.len);
+        else
+            ret = api_reply_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    return MHD_YES;
+    op_free(op);
+    atomic_fetch_sub(&operations, 1);
+    api_packages_end(p);
+    return ret;
 }
 
 enum MHD_Result api_route_packages(struct api_conn *c, const char *method, json_t *body)

@@ -142,6 +142,14 @@ static size_t result_bytes(const struct eng_result *res)
     return res ? stage_bytes(&res->compile) + stage_bytes(&res->run) : 0;
 }
 
+void api_conn_release_upgraded(struct api_conn *c)
+{
+    if (atomic_fetch_sub(&c->upgrade_holds, 1) != 1)
+        return;
+    api_conn_end(c, MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    api_conn_free(c);
+}
+
 void api_conn_free(struct api_conn *c)
 {
     bool big;
@@ -497,8 +505,6 @@ enum MHD_Result api_dispatch(struct api_conn *c, const char *url, const char *me
     bool lenient;
     enum MHD_Result r;
 
-    if (c->suspended)
-        return MHD_YES; /* resumed: the response was queued by the done callback */
     if (c->body_too_large)
         return api_reply_too_large(c);
     if (refuse(c, &r))

@@ -40,21 +40,24 @@ struct api_routes {
 };
 
 struct api_conn;
-/** Queues the answer once the engine's result is in c->result (worker thread). */
+/** Queues the answer once the engine's result is in c->result. */
 typedef enum MHD_Result (*api_reply_fn)(struct api_conn *c);
 
 struct api_conn {
     struct MHD_Connection *connection;
     struct api_routes *routes;
     struct strbuf body;
-    bool too_large;            /* Content-Length over the cap */
-    bool body_too_large;       /* over the cap: read and dropped, 413 when it ends */
-    uint64_t body_read;        /* bytes of body seen, kept or dropped */
-    usec_t refused_at;         /* when body_too_large was set: the drain's clock */
-    bool discard_body;         /* refused from the headers (401): the body is read and dropped */
-    bool suspended;            /* waiting for the engine */
+    bool too_large;          /* Content-Length over the cap */
+    bool body_too_large;     /* over the cap: read and dropped, 413 when it ends */
+    uint64_t body_read;      /* bytes of body seen, kept or dropped */
+    usec_t refused_at;       /* when body_too_large was set: the drain's clock */
+    bool discard_body;       /* refused from the headers (401): the body is read and dropped */
+    struct eng_lease *lease; /* the slot the job ran on, until the answer is sent */
+    /* An upgraded request has two owners, MHD (done with it right after the upgrade) and the
+     * WebSocket loop (after the close): the last one to let go writes the log line. */
+    atomic_int upgrade_holds;
     bool exempt;               /* /health and /metrics: no authentication, no rate limit */
-    struct eng_result *result; /* set by the done callback before resume */
+    struct eng_result *result; /* the job's, once it has run */
     api_reply_fn reply;        /* answers for c->result: execute or deep health */
     /* Bookkeeping for the access log and the metrics. */
     enum api_route_id route;
@@ -74,8 +77,8 @@ struct api_conn {
 
 int api_routes_init(struct api_routes *routes, const struct api_config *cfg,
                     struct rt_registry *reg, struct eng_engine *eng);
-/** Waits for package operations in flight (before MHD stops: they hold suspended
- *  connections). */
+/** Waits for package operations in flight (before MHD stops: they hold connection
+ *  threads). */
 void api_routes_stop(struct api_routes *routes);
 void api_routes_done(struct api_routes *routes);
 /** A new reference to the registry new requests see. */
@@ -86,6 +89,8 @@ struct rt_registry *api_routes_registry(struct api_routes *routes);
 struct rt_registry *api_routes_swap_registry(struct api_routes *routes, struct rt_registry *reg,
                                              int *ret_error);
 void api_conn_free(struct api_conn *c);
+/** One owner of an upgraded request lets go (upgrade_holds); the last ends and frees it. */
+void api_conn_release_upgraded(struct api_conn *c);
 
 /** First call of a request (headers only): request id, route, client, and the header stage
  *  of authentication, so a refused client's body is dropped instead of stored. */
@@ -98,12 +103,12 @@ enum MHD_Result api_reply(struct api_conn *c, unsigned status, const char *conte
                           size_t len);
 enum MHD_Result api_reply_json(struct api_conn *c, unsigned status, char *body, size_t len);
 enum MHD_Result api_reply_message(struct api_conn *c, unsigned status, const char *message);
-/** Suspends c and submits req (owned); on_done answers through c->reply. */
-void api_submit(struct api_conn *c, struct eng_request *req);
+/** Runs req (owned) and answers through c->reply. */
+enum MHD_Result api_submit(struct api_conn *c, struct eng_request *req);
 
 /* route-execute.c */
 enum MHD_Result api_route_execute(struct api_conn *c, json_t *body);
-/** Queues the response for c->result (called on the worker thread while suspended). */
+/** Queues the response for c->result. */
 enum MHD_Result api_execute_reply(struct api_conn *c);
 /** The runtime's registry index (metrics label); the registry size when not in it. */
 size_t api_runtime_index(const struct rt_registry *reg, const struct rt_runtime *rt);

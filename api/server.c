@@ -1,6 +1,7 @@
-/* libmicrohttpd glue: body cap, request pipeline (PISTON-API.md 2.1), suspend while a job
- * runs and resume from the worker's done callback. MHD runs a thread pool with internal
- * polling; thread-per-connection mode cannot suspend. */
+/* libmicrohttpd glue: body cap, request pipeline (PISTON-API.md 2.1). A thread per
+ * connection, which runs the connection's jobs itself (eng_run): a pool thread serves many
+ * connections and must never block, so a job would be handed to a worker and its answer
+ * handed back, two thread wakeups per job that this saves. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -20,8 +21,10 @@
 #include "time-util.h"
 #include "ws.h"
 
-/* Suspend and resume for jobs; upgrade for /api/v2/connect (ws.h). */
-#define API_MHD_SUSPEND_UPGRADES (MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE)
+/* A connection's thread runs the monitor, the JSON codec and jansson's recursive parse of a
+ * body nested as deep as the value cap allows: the default 8 MiB is virtual anyway, but at
+ * the connection limit it would be 32 GiB of address space. */
+#define CONNECTION_THREAD_STACK (2u << 20)
 
 /* A refused body is still read (and dropped), so that a client which sends all of it before
  * reading the answer (Python's http.client, urllib, requests; Node's fetch) gets the 413
@@ -158,8 +161,18 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 {
     (void)cls;
     (void)connection;
-    if (*con_cls)
-        api_conn_end(*con_cls, toe);
+    if (*con_cls && atomic_load(&((struct api_conn *)*con_cls)->upgrade_holds) > 0) {
+        api_conn_release_upgraded(*con_cls); /* the WebSocket loop has it too */
+        *con_cls = NULL;
+        return;
+    }
+    if (*con_cls) {
+        struct api_conn *c = *con_cls;
+        /* the answer has gone (or the client has): the job's slot is cleaned up now */
+        eng_lease_end(c->lease);
+        c->lease = NULL;
+        api_conn_end(c, toe);
+    }
     api_conn_free(*con_cls);
     *con_cls = NULL;
 }
@@ -185,16 +198,15 @@ int api_server_start(const struct api_config *cfg, struct rt_registry *reg, stru
         api_server_free(srv);
         return r;
     }
-    /* poll(), not epoll: with epoll and a thread pool, MHD_quiesce_daemon() (drain) races a
-     * worker that removes the listen fd from its epoll set too, and libmicrohttpd 0.9.75
-     * aborts the process on the loser's ENOENT ("Failed to remove listen FD from epoll set",
-     * seen once in the drain test). With poll() quiescing goes through the workers' ITC. */
-    srv->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | API_MHD_SUSPEND_UPGRADES, 0, NULL, NULL,
-        on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)MAX(cfg->http_threads, 1u), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-        MHD_OPTION_END);
+    /* poll() (thread-per-connection takes no epoll); the ITC lets MHD_quiesce_daemon() (the
+     * drain) wake the accepting thread. Upgrades for /api/v2/connect (ws.h). */
+    srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                    MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_UPGRADE,
+                                0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET,
+                                srv->listen_fd, MHD_OPTION_THREAD_STACK_SIZE,
+                                (size_t)CONNECTION_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED,
+                                on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
     if (!srv->mhd) {
         api_server_free(srv);
         return -EADDRNOTAVAIL;
@@ -218,7 +230,7 @@ struct api_server *api_server_free(struct api_server *srv)
 {
     if (!srv)
         return NULL;
-    api_routes_stop(&srv->routes); /* package operations hold suspended connections */
+    api_routes_stop(&srv->routes); /* package operations hold connection threads */
     /* libmicrohttpd wants every upgraded socket handed back before it stops */
     api_ws_loop_stop(srv->routes.ws);
     if (srv->mhd)

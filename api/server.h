@@ -17,5 +17,6 @@ int api_server_start(const struct api_config *cfg, struct rt_registry *reg, stru
 void api_server_set_draining(struct api_server *srv);
 /** Stops accepting new connections (drain is over); in-flight requests continue. */
 void api_server_quiesce(struct api_server *srv);
-/** Stops the server; every suspended connection must have been resumed (engine freed). */
+/** Stops the server (joins every connection's thread); the engine is freed first, so no
+ *  connection waits for a job. */
 struct api_server *api_server_free(struct api_server *srv);

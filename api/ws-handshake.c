@@ -68,6 +68,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_c
                        struct MHD_UpgradeResponseHandle *urh)
 {
     struct api_routes *routes = cls;
+    struct api_conn *http = con_cls;
     int buf = WS_SOCKET_BUFFER;
 
     (void)connection;
@@ -76,8 +77,12 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_c
      * (WS_PEER_BACKLOG) can stop it. Best effort: the defaults are only larger. */
     (void)setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
     (void)setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-    if (ws__adopt(ws__loop_of(routes), con_cls, sock, urh, extra_in, extra_in_size) < 0)
+    /* before the loop can see it: the loop may be done with it before MHD is */
+    atomic_store(&http->upgrade_holds, 2);
+    if (ws__adopt(ws__loop_of(routes), http, sock, urh, extra_in, extra_in_size) < 0) {
+        atomic_store(&http->upgrade_holds, 0);
         (void)MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    }
 }
 
 static enum MHD_Result reply_version(struct api_conn *c)

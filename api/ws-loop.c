@@ -387,6 +387,8 @@ static void release(struct ws_conn *c)
     ws__timer_stop(c);
     ws__stdin_close(c);
     ws__session_end(c);
+    if (c->http) /* the job's figures are in: its log line can be written */
+        api_conn_release_upgraded(TAKE_PTR(c->http));
     if (c->all_prev)
         c->all_prev->all_next = c->all_next;
     else

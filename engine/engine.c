@@ -1,5 +1,9 @@
-/* Bounded FIFO of jobs and one worker thread per sandbox slot. HTTP threads only submit;
- * workers run jobs one at a time and hand the result to the done callback.
+/* Bounded FIFO of jobs and one worker thread per sandbox slot. A caller that can wait (an HTTP
+ * connection's thread, eng_run) runs its job itself on an idle slot whose box is ready for it:
+ * the slot is lent, its worker waits, and no thread hands the job over and back (two wakeups
+ * of four per job between the client and the box). Everything else (a box to build, a
+ * compile, a queued job, interactive jobs) runs on the slot's worker, which built the slot's
+ * boxes and must outlive them (a box dies with the thread that cloned it).
  *
  * Dispatch. An idle slot keeps a box built ahead for the package of its last job (see
  * sbx_slot_prepare), so a job goes straight to an idle worker whose box fits it, else to the
@@ -27,6 +31,12 @@ struct job {
     struct job *next;
 };
 
+struct eng_lease {
+    struct worker *w;
+    const struct rt_runtime *rt; /* the job's, for the slot's next box */
+    struct rt_registry *reg;     /* keeps rt alive */
+};
+
 struct worker {
     struct eng_engine *eng;
     struct sbx_slot *slot;
@@ -40,6 +50,9 @@ struct worker {
     struct worker *below; /* next on the idle stack */
     char *warm_package;   /* package_dir the slot's warm box is built for, or NULL */
     bool warm_released;   /* the drain took the warm box away (done once) */
+    bool lent;            /* another thread runs a job on the slot (eng_run): wait */
+    struct eng_lease lease;
+    struct eng_lease recycle; /* .reg set: the slot came back from a lease, recycle it */
 };
 
 struct eng_engine {
@@ -74,6 +87,8 @@ void eng_request_free(struct eng_request *req)
     free(req);
 }
 
+static void worker_recycle(struct worker *w, const struct rt_runtime *rt);
+
 /* The next job for w: one handed to it, else the head of the queue; waits on the idle stack
  * when there is neither. NULL when the engine stops. */
 static struct job *next_job(struct worker *w)
@@ -83,6 +98,19 @@ static struct job *next_job(struct worker *w)
 
     pthread_mutex_lock(&eng->lock);
     for (;;) {
+        if (w->lent) {
+            pthread_cond_wait(&w->wake, &eng->lock);
+            continue;
+        }
+        if (w->recycle.reg) { /* what a lease left to the slot's own thread */
+            struct eng_lease back = w->recycle;
+            w->recycle = (struct eng_lease){0};
+            pthread_mutex_unlock(&eng->lock);
+            worker_recycle(w, back.rt);
+            rt_registry_unref(back.reg);
+            pthread_mutex_lock(&eng->lock);
+            continue;
+        }
         if (w->handoff) { /* eng_submit took w off the idle stack and counted it running */
             job = TAKE_PTR(w->handoff);
             break;
@@ -180,6 +208,16 @@ static void worker_recycle(struct worker *w, const struct rt_runtime *rt)
     pthread_mutex_unlock(&eng->lock);
 }
 
+static void count_job(struct eng_engine *eng, const struct rt_runtime *rt,
+                      const struct eng_result *res, bool cache_hit)
+{
+    if (rt->compiled && eng->cache)
+        atomic_fetch_add(cache_hit ? &eng->cache_hits : &eng->cache_misses, 1);
+    if (res->error < 0 && res->error != -ENOSPC && res->error != -EDQUOT &&
+        res->error != -ECANCELED && res->error != -ECONNABORTED)
+        atomic_fetch_add(&eng->sandbox_failures, 1);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -197,13 +235,10 @@ static void *worker_main(void *arg)
         struct rt_registry *reg = rt_registry_ref(job->req->registry);
         const struct rt_runtime *rt = job->req->runtime;
         if (res) {
-            bool hit;
-            eng__job_run(&w->box, &eng->cfg, eng->cache, job->req, res, &hit);
-            if (rt->compiled && eng->cache)
-                atomic_fetch_add(hit ? &eng->cache_hits : &eng->cache_misses, 1);
-            if (res->error < 0 && res->error != -ENOSPC && res->error != -EDQUOT &&
-                res->error != -ECANCELED && res->error != -ECONNABORTED)
-                atomic_fetch_add(&eng->sandbox_failures, 1);
+            struct eng_cache_probe probe = {0};
+            (void)eng__job_run(&w->box, &eng->cfg, eng->cache, job->req, &probe, false, res);
+            count_job(eng, rt, res, probe.hit != NULL);
+            eng__job_probe_done(eng->cache, &probe);
         }
         bool big = request_bytes(job->req) >= TRIM_AFTER_BYTES;
         eng_request_free(job->req);
@@ -357,6 +392,218 @@ int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done
     if (r < 0)
         free(job);
     return r;
+}
+
+/* ---- jobs run on the caller's thread (eng_run) ------------------------------------------- */
+
+struct run_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    struct eng_result *res;
+    bool done;
+};
+
+static void run_wait_done(void *userdata, struct eng_result *res)
+{
+    struct run_wait *wait = userdata;
+
+    pthread_mutex_lock(&wait->lock);
+    wait->res = res;
+    wait->done = true;
+    pthread_cond_signal(&wait->done_cond);
+    pthread_mutex_unlock(&wait->lock); /* the waiter's stack: untouched from here on */
+}
+
+static struct eng_result *run_wait_for(struct run_wait *wait)
+{
+    pthread_mutex_lock(&wait->lock);
+    while (!wait->done)
+        pthread_cond_wait(&wait->done_cond, &wait->lock);
+    pthread_mutex_unlock(&wait->lock);
+    pthread_cond_destroy(&wait->done_cond);
+    pthread_mutex_destroy(&wait->lock);
+    return wait->res;
+}
+
+static struct eng_result *error_result(int err, const char *message)
+{
+    struct eng_result *res = calloc(1, sizeof(*res));
+
+    if (res) {
+        res->error = err;
+        res->error_message = strdup(message);
+    }
+    return res;
+}
+
+/* Through a worker, waiting for it. */
+static struct eng_result *run_on_worker(struct eng_engine *eng, struct eng_request *req)
+{
+    struct run_wait wait = {.done = false};
+    int r;
+
+    pthread_mutex_init(&wait.lock, NULL);
+    pthread_cond_init(&wait.done_cond, NULL);
+    r = eng_submit(eng, req, run_wait_done, &wait);
+    if (r < 0) {
+        eng_request_free(req);
+        pthread_cond_destroy(&wait.done_cond);
+        pthread_mutex_destroy(&wait.lock);
+        return error_result(r, r == -EAGAIN ? "too many queued jobs" : "server shutting down");
+    }
+    return run_wait_for(&wait);
+}
+
+/* Under eng->lock: an idle worker whose warm box was made for `package`, lent to the
+ * caller; NULL if none. */
+static struct worker *lend_idle(struct eng_engine *eng, const char *package)
+{
+    for (struct worker **p = &eng->idle_top; *p; p = &(*p)->below) {
+        struct worker *w = *p;
+        if (!w->warm_package || strcmp(w->warm_package, package) != 0 || !w->box.mounted)
+            continue;
+        *p = w->below;
+        w->below = NULL;
+        w->idle = false;
+        w->lent = true;
+        free(w->warm_package);
+        w->warm_package = NULL;
+        eng->running++;
+        return w;
+    }
+    return NULL;
+}
+
+/* The lent slot goes back to its worker with `job` (the job then runs as if queued to it). */
+static void give_back_with(struct worker *w, struct job *job)
+{
+    struct eng_engine *eng = w->eng;
+
+    pthread_mutex_lock(&eng->lock);
+    w->lent = false;
+    w->handoff = job; /* still counted running */
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&eng->lock);
+}
+
+struct eng_result *eng_run(struct eng_engine *eng, struct eng_request *req,
+                           struct eng_lease **ret_lease)
+{
+    struct eng_cache_probe probe = {0};
+    struct eng_result *res = NULL;
+    struct worker *w = NULL;
+    int r;
+
+    *ret_lease = NULL;
+    if (req->stream) /* its callbacks are a worker's to call */
+        return run_on_worker(eng, req);
+    eng__job_probe(eng->cache, req, &probe);
+    /* a compile needs the run box built while it runs: the slot's thread builds */
+    if (!req->runtime->compiled || probe.hit) {
+        pthread_mutex_lock(&eng->lock);
+        if (!eng->stopping)
+            w = lend_idle(eng, req->runtime->package_dir);
+        pthread_mutex_unlock(&eng->lock);
+    }
+    if (w && sbx_slot_join(w->slot) < 0) {
+        give_back_with(w, NULL);
+        pthread_mutex_lock(&eng->lock);
+        eng->running--;
+        pthread_mutex_unlock(&eng->lock);
+        w = NULL;
+    }
+    if (!w) {
+        eng__job_probe_done(eng->cache, &probe);
+        return run_on_worker(eng, req);
+    }
+    res = calloc(1, sizeof(*res));
+    r = res ? eng__job_run(&w->box, &eng->cfg, eng->cache, req, &probe, true, res) : -ENOMEM;
+    if (r == SBX_ENOBOX) {
+        /* Rare: the box went between the lend and the stage. Nothing ran; the worker builds
+         * and runs the job anew from empty directories. */
+        struct job *job = calloc(1, sizeof(*job));
+        struct run_wait wait = {.done = false};
+        eng_result_free(res);
+        eng__job_probe_done(eng->cache, &probe);
+        (void)eng__box_recycle(&w->box);
+        if (!job) {
+            eng_request_free(req);
+            give_back_with(w, NULL);
+            pthread_mutex_lock(&eng->lock);
+            eng->running--;
+            pthread_mutex_unlock(&eng->lock);
+            return NULL;
+        }
+        pthread_mutex_init(&wait.lock, NULL);
+        pthread_cond_init(&wait.done_cond, NULL);
+        *job = (struct job){.req = req, .done = run_wait_done, .userdata = &wait};
+        give_back_with(w, job);
+        return run_wait_for(&wait);
+    }
+    if (res)
+        count_job(eng, req->runtime, res, probe.hit != NULL);
+    eng__job_probe_done(eng->cache, &probe);
+    w->lease =
+        (struct eng_lease){.w = w, .rt = req->runtime, .reg = rt_registry_ref(req->registry)};
+    bool big = request_bytes(req) >= TRIM_AFTER_BYTES;
+    eng_request_free(req);
+    if (big)
+        heap_trim();
+    pthread_mutex_lock(&eng->lock);
+    eng->running--;
+    bool stopping = eng->stopping;
+    pthread_mutex_unlock(&eng->lock);
+    atomic_fetch_add(&eng->completed, 1);
+    if (stopping) /* eng_free waits for the slot: no answer to wait for first */
+        eng_lease_end(&w->lease);
+    else
+        *ret_lease = &w->lease;
+    return res;
+}
+
+void eng_lease_end(struct eng_lease *lease)
+{
+    struct worker *w = lease ? lease->w : NULL;
+    struct eng_engine *eng;
+    struct eng_lease back;
+    bool ready = false, waiting;
+    char *package = NULL;
+    int r;
+
+    if (!w)
+        return;
+    eng = w->eng;
+    back = *lease;
+    *lease = (struct eng_lease){0};
+    /* The usual end, here: the stage's leaf removed, the job's files gone, the box that
+     * served it ready for the next job of its package. Anything more (a box to build, a
+     * directory that would not empty, a queued job) is the worker's. */
+    r = sbx_slot_join(w->slot);
+    if (r >= 0)
+        r = sbx_slot_quiesce(w->slot);
+    if (r >= 0)
+        r = eng__box_recycle(&w->box);
+    pthread_mutex_lock(&eng->lock);
+    waiting = eng->head != NULL || eng->stopping || eng->draining;
+    pthread_mutex_unlock(&eng->lock);
+    if (r >= 0 && !waiting && eng__slot_ready(&w->box, &eng->cfg, back.rt) > 0)
+        ready = (package = strdup(back.rt->package_dir)) != NULL;
+    pthread_mutex_lock(&eng->lock);
+    w->lent = false;
+    if (ready && !eng->head && !eng->stopping && !eng->draining) {
+        w->warm_package = package;
+        w->idle = true;
+        w->below = eng->idle_top;
+        eng->idle_top = w;
+        package = NULL;
+    } else {
+        w->recycle = back; /* the worker recycles, then takes a queued job or idles */
+        pthread_cond_signal(&w->wake);
+        back.reg = NULL; /* the worker's now */
+    }
+    pthread_mutex_unlock(&eng->lock);
+    rt_registry_unref(back.reg);
+    free(package);
 }
 
 void eng_get_stats(struct eng_engine *eng, struct eng_stats *ret)

@@ -134,7 +134,8 @@ typedef void (*eng_done_fn)(void *userdata, struct eng_result *result);
 struct sbx_context;
 /** Creates the workers (one per slot of ctx). */
 int eng_new(const struct eng_config *cfg, struct sbx_context *ctx, struct eng_engine **ret);
-/** Stops accepting, finishes queued and running jobs, joins workers. */
+/** Stops accepting, answers queued jobs (-ESHUTDOWN), waits for running jobs and every lease
+ *  (eng_run), joins workers. */
 struct eng_engine *eng_free(struct eng_engine *eng);
 /** Shutdown deadline, any thread: no new job starts, queued jobs are answered -ESHUTDOWN
  *  ("server shutting down"), running jobs are killed and answered -ECANCELED ("job
@@ -147,6 +148,20 @@ void eng_drain(struct eng_engine *eng);
 /** Queues a job; takes ownership of req on success. -EAGAIN: queue full (503). -ESHUTDOWN:
  *  draining. */
 int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done, void *userdata);
+
+/** Runs a job (req owned) and waits for it; any thread that may block, and not a slot worker.
+ *  When an idle slot's box is ready for it (an interpreted runtime or a cached compile, the
+ *  box built ahead for its package) it runs on the calling thread, the slot lent to it;
+ *  otherwise on a worker as eng_submit would run it. Returns the result (NULL: out of
+ *  memory); errors as eng_submit's are results with error -EAGAIN or -ESHUTDOWN. A lent slot
+ *  stays the caller's until eng_lease_end(*ret_lease), which cleans it up: call it once the
+ *  answer is sent, so the clean-up is off the answer's path. *ret_lease is NULL when no slot
+ *  is held. */
+struct eng_lease;
+struct eng_result *eng_run(struct eng_engine *eng, struct eng_request *req,
+                           struct eng_lease **ret_lease);
+/** Gives a lent slot back (NULL: nothing). eng_free() waits for every lease to end. */
+void eng_lease_end(struct eng_lease *lease);
 
 struct eng_stats {
     unsigned running;

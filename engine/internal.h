@@ -1,6 +1,7 @@
 /* Shared inside the engine layer only (eng__ prefix). */
 #pragma once
 
+#include "digest.h"
 #include "engine.h"
 #include "sandbox.h"
 
@@ -41,19 +42,36 @@ void eng__stage_done(struct eng_stage_result *st);
 
 /* job.c */
 struct eng_cache;
+struct eng_cache_entry;
+/* The job's compile cache lookup, made once (before choosing where the job runs). */
+struct eng_cache_probe {
+    bool done;                       /* looked up (a runtime without compile: nothing to find) */
+    bool keyed;                      /* key is valid */
+    uint8_t key[DIGEST_SHA256_SIZE]; /* compile cache key */
+    struct eng_cache_entry *hit;     /* a reference: compile skipped, its snapshot restored */
+};
+void eng__job_probe(struct eng_cache *cache, const struct eng_request *req,
+                    struct eng_cache_probe *ret);
+void eng__job_probe_done(struct eng_cache *cache, struct eng_cache_probe *probe);
 /** Runs every stage of req in the slot, its files in `box` (open, empty); fills res
- *  (res->error < 0 for a 500). The box is left as the job left it: eng__slot_clean. */
-void eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_cache *cache,
-                  const struct eng_request *req, struct eng_result *res, bool *ret_cache_hit);
+ *  (res->error < 0 for a 500) and returns res->error. probe: looked up here unless done
+ *  (the caller releases it). With no_build (a thread that joined the slot) SBX_ENOBOX when the
+ *  slot's thread must run it instead: nothing ran, the files may be placed (eng__box_recycle).
+ *  The box is left as the job left it: eng__slot_clean. */
+int eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_cache *cache,
+                 const struct eng_request *req, struct eng_cache_probe *probe, bool no_build,
+                 struct eng_result *res);
 /** After a job: waits for its boxes to be gone, empties the job tmpfs (a fresh one if that
  *  fails). */
 void eng__slot_clean(struct eng_box *box, const struct eng_config *cfg);
+/** 1 if the slot's warm box serves `rt`'s next job as it is (sbx_slot_ready), else 0 (the
+ *  slot's thread must prepare one) or -errno. */
+int eng__slot_ready(struct eng_box *box, const struct eng_config *cfg, const struct rt_runtime *rt);
 /** Builds the slot's next box for `rt`'s package (sbx_slot_prepare). */
 int eng__slot_prepare(struct eng_box *box, const struct eng_config *cfg,
                       const struct rt_runtime *rt);
 
 /* cache.c: compile cache (NULL cache = off). */
-#include "digest.h"
 struct eng_cache;
 struct eng_cache_entry;
 struct eng_cache *eng__cache_new(size_t max_bytes);

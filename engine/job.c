@@ -99,6 +99,7 @@ struct stage_input {
     const struct eng_stage_limits *limits;
     const struct eng_config *cfg;
     bool next_stage_follows;
+    bool no_build; /* a joined thread runs it: only the warm box may serve */
     enum eng_stage stage;
 };
 
@@ -149,6 +150,7 @@ static int run_stage(struct sbx_slot *slot, const struct eng_request *req, char 
         /* interactive: no output limit (PISTON-API.md 2.5), back-pressure instead */
         .output_limit = st ? 0 : positive(req->output_max_size),
         .next_stage_follows = in->next_stage_follows,
+        .no_build = in->no_build,
         .stream = st ? &st->io : NULL,
     };
     if (st && eng__stream_cancelled(st))
@@ -199,23 +201,22 @@ struct job_ctx {
     const struct eng_request *req;
     struct eng_box *box;
     struct eng_result *res;
-    struct eng_cache *cache;         /* NULL: off */
-    bool keyed;                      /* key is valid */
-    uint8_t key[DIGEST_SHA256_SIZE]; /* compile cache key */
-    struct eng_cache_entry *hit;     /* compile skipped: its snapshot is in submission/ */
+    struct eng_cache *cache; /* NULL: off */
+    struct eng_cache_probe *probe;
+    bool no_build;
 };
 
 static void cache_store(struct job_ctx *j)
 {
     int fd;
 
-    if (!j->cache || !j->keyed || j->req->stream) /* a streamed compile kept no output */
+    if (!j->cache || !j->probe->keyed || j->req->stream) /* a streamed compile kept no output */
         return;
     fd = openat(j->box->dirfd, "submission", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return;
     /* not cacheable (links, FIFOs, too big) or out of memory: simply not cached */
-    (void)eng__cache_store(j->cache, j->key, &j->res->compile, fd);
+    (void)eng__cache_store(j->cache, j->probe->key, &j->res->compile, fd);
     safe_close(fd);
 }
 
@@ -223,16 +224,16 @@ static int compile_stage(struct job_ctx *j, char **envp, const char **code_files
                          bool *ret_failed)
 {
     /* the run box is built while the compiler runs */
-    struct stage_input in = {"compile", code_files, n_code,           "", 0, &j->req->compile,
-                             j->cfg,    true,       ENG_STAGE_COMPILE};
+    struct stage_input in = {"compile",        code_files, n_code, "",    0,
+                             &j->req->compile, j->cfg,     true,   false, ENG_STAGE_COMPILE};
     struct eng_result *res = j->res;
     struct sbx_error e = {0};
     int r;
 
     res->has_compile = true;
     *ret_failed = false;
-    if (j->hit) {
-        if (eng__stage_copy(eng__cache_entry_compile(j->hit), &res->compile) < 0)
+    if (j->probe->hit) {
+        if (eng__stage_copy(eng__cache_entry_compile(j->probe->hit), &res->compile) < 0)
             return fail_job(res, -ENOMEM, "job", NULL);
         res->compile.cpu_usec = 0; /* nothing ran */
         eng__stream_replay(j->req->stream, ENG_STAGE_COMPILE, &res->compile);
@@ -288,8 +289,10 @@ static int run_stages(struct job_ctx *j)
     for (size_t i = 0; i < n_args; i++)
         run_extra[i + 1] = req->args[i];
     struct stage_input in = {"run",     run_extra, n_args + 1, req->stdin_data, req->stdin_len,
-                             &req->run, j->cfg,    false,      ENG_STAGE_RUN};
+                             &req->run, j->cfg,    false,      j->no_build,     ENG_STAGE_RUN};
     r = run_stage(j->slot, req, envp, &in, &j->res->run, &e);
+    if (r == SBX_ENOBOX && j->no_build)
+        return r; /* nothing ran: the slot's thread takes the job */
     if (r < 0)
         return fail_job(j->res, r, "run stage", &e);
     return 0;
@@ -297,48 +300,63 @@ static int run_stages(struct job_ctx *j)
 
 static int place_files(struct job_ctx *j)
 {
-    if (!j->hit)
+    if (!j->probe->hit)
         return eng__box_write_files(j->box, j->req->files, j->req->n_files);
-    return eng__cache_restore(j->hit, j->box->sub_fd[0], sbx_slot_uid(j->slot),
+    return eng__cache_restore(j->probe->hit, j->box->sub_fd[0], sbx_slot_uid(j->slot),
                               sbx_slot_gid(j->slot));
 }
 
-void eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_cache *cache,
-                  const struct eng_request *req, struct eng_result *res, bool *ret_cache_hit)
+void eng__job_probe(struct eng_cache *cache, const struct eng_request *req,
+                    struct eng_cache_probe *ret)
 {
-    struct job_ctx j = {
-        .cfg = cfg, .slot = box->slot, .req = req, .box = box, .res = res, .cache = cache};
+    *ret = (struct eng_cache_probe){.done = true};
+    if (cache && req->runtime->compiled && eng__cache_key(req, ret->key) >= 0) {
+        ret->keyed = true;
+        ret->hit = eng__cache_lookup(cache, ret->key, &req->compile);
+    }
+}
+
+void eng__job_probe_done(struct eng_cache *cache, struct eng_cache_probe *probe)
+{
+    eng__cache_entry_unref(cache, probe->hit);
+    *probe = (struct eng_cache_probe){0};
+}
+
+int eng__job_run(struct eng_box *box, const struct eng_config *cfg, struct eng_cache *cache,
+                 const struct eng_request *req, struct eng_cache_probe *probe, bool no_build,
+                 struct eng_result *res)
+{
+    struct job_ctx j = {.cfg = cfg,
+                        .slot = box->slot,
+                        .req = req,
+                        .box = box,
+                        .res = res,
+                        .cache = cache,
+                        .probe = probe,
+                        .no_build = no_build};
     int r;
 
     res->runtime = req->runtime;
-    *ret_cache_hit = false;
-    if (req->stream && eng__stream_cancelled(req->stream)) { /* gone while queued */
-        fail_job(res, -ECONNABORTED, "job", NULL);
-        return;
-    }
-    if (cache && req->runtime->compiled && eng__cache_key(req, j.key) >= 0) {
-        j.keyed = true;
-        j.hit = eng__cache_lookup(cache, j.key, &req->compile);
-        *ret_cache_hit = j.hit != NULL;
-    }
+    if (req->stream && eng__stream_cancelled(req->stream)) /* gone while queued */
+        return fail_job(res, -ECONNABORTED, "job", NULL);
+    if (!probe->done)
+        eng__job_probe(cache, req, probe);
     if (!box->mounted) { /* a failed recycle could not mount a fresh one: try again */
+        if (no_build)
+            return SBX_ENOBOX; /* a mount is the slot thread's: its namespace */
         r = eng__box_open(box->slot, cfg->tmpfs_size, cfg->tmpfs_inodes, box);
-        if (r < 0) {
-            fail_job(res, r, "creating the job directory", NULL);
-            eng__cache_entry_unref(cache, j.hit);
-            return;
-        }
+        if (r < 0)
+            return fail_job(res, r, "creating the job directory", NULL);
     }
     r = place_files(&j);
     if (r == -ENOSPC || r == -EDQUOT) {
         res->error = r;
         res->error_message = strdup("files exceed the sandbox disk quota");
-    } else if (r < 0) {
-        fail_job(res, r, "writing the files", NULL);
-    } else {
-        (void)run_stages(&j);
+        return r;
     }
-    eng__cache_entry_unref(cache, j.hit);
+    if (r < 0)
+        return fail_job(res, r, "writing the files", NULL);
+    return run_stages(&j);
 }
 
 void eng__slot_clean(struct eng_box *box, const struct eng_config *cfg)
@@ -369,4 +387,15 @@ int eng__slot_prepare(struct eng_box *box, const struct eng_config *cfg,
         return -ENOENT;
     return sbx_slot_prepare(box->slot, rt->package_dir, rt->box_dir, has_prepared ? prepared : NULL,
                             NULL);
+}
+
+int eng__slot_ready(struct eng_box *box, const struct eng_config *cfg, const struct rt_runtime *rt)
+{
+    char prepared[4096];
+    bool has_prepared = eng__prepared_dir_of(cfg, rt, prepared, sizeof(prepared)) >= 0;
+
+    if (!box->mounted)
+        return 0;
+    return sbx_slot_ready(box->slot, rt->package_dir, rt->box_dir, has_prepared ? prepared : NULL,
+                          NULL);
 }

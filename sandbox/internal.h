@@ -181,6 +181,8 @@ struct sbx_slot {
     bool netns_dirty;        /* a job left sockets in it and no fresh one could be made yet */
     unsigned netns_replaced; /* namespaces dropped because a job left sockets in them */
     int abort_fd;            /* eventfd: sbx_slot_abort() wakes the monitor through it */
+    int mntns_fd;            /* the slot thread's mount namespace, for sbx_slot_join() */
+    ino_t mntns_ino;         /* its inode number */
     _Atomic bool aborted;
     uint64_t stage_seq;
     struct sbx_mount_plan plan; /* template: root, devices, toolchains, /etc, job dirs */
@@ -370,11 +372,12 @@ int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_
 /* ---- root templates (template.c) ---------------------------------------------------------- */
 
 /** The slot's template for this plan, built if it has none (or only a stale one): the slot
- * keeps it; the caller passes it on to a box and never closes it. */
+ * keeps it; the caller passes it on to a box and never closes it. With no_build, SBX_ENOBOX
+ * instead of a build. */
 int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
                        const char *package_dir, const char *package_box_dir,
-                       const char *prepared_dir, const struct sbx_root_template **ret,
-                       struct sbx_error *reterr);
+                       const char *prepared_dir, bool no_build,
+                       const struct sbx_root_template **ret, struct sbx_error *reterr);
 
 /* What the daemon's clone needs to exec the helper (sbx__child_exec_helper). */
 struct sbx_helper_exec {

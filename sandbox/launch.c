@@ -435,7 +435,7 @@ static int box_build(struct sbx_slot *slot, const char *package_dir, const char 
         goto fail;
     }
     const struct sbx_root_template *tpl;
-    r = sbx__slot_template(slot, &b->plan, package_dir, package_box_dir, prepared_dir, &tpl,
+    r = sbx__slot_template(slot, &b->plan, package_dir, package_box_dir, prepared_dir, false, &tpl,
                            reterr);
     if (r < 0)
         goto fail_fds;
@@ -482,8 +482,8 @@ fail:
  * template the slot would use now: a package replaced since, or a template past its age,
  * gets a new box on a new template. Then its next job's leaf, made ahead. */
 static int box_ready(struct sbx_slot *slot, struct sbx_box *b, const char *package_dir,
-                     const char *package_box_dir, const char *prepared_dir, bool *fits,
-                     struct sbx_error *reterr)
+                     const char *package_box_dir, const char *prepared_dir, bool no_build,
+                     bool *fits, struct sbx_error *reterr)
 {
     const struct sbx_root_template *tpl;
     int r;
@@ -491,8 +491,12 @@ static int box_ready(struct sbx_slot *slot, struct sbx_box *b, const char *packa
     *fits = box_fits(b, package_dir, package_box_dir, prepared_dir);
     if (!*fits)
         return 0;
-    r = sbx__slot_template(slot, &b->plan, package_dir, package_box_dir, prepared_dir, &tpl,
-                           reterr);
+    r = sbx__slot_template(slot, &b->plan, package_dir, package_box_dir, prepared_dir, no_build,
+                           &tpl, reterr);
+    if (r == SBX_ENOBOX) { /* its template is past its age: a new box on a new one */
+        *fits = false;
+        return 0;
+    }
     if (r < 0)
         return r;
     *fits = tpl->id == b->template_id;
@@ -515,7 +519,8 @@ int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char 
         return -ECANCELED;
     }
     if (slot->warm) {
-        r = box_ready(slot, slot->warm, package_dir, package_box_dir, prepared_dir, &fits, reterr);
+        r = box_ready(slot, slot->warm, package_dir, package_box_dir, prepared_dir, false, &fits,
+                      reterr);
         if (r < 0 || fits)
             return r;
     }
@@ -524,6 +529,19 @@ int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char 
     if (r < 0)
         slot->warm = NULL;
     return r;
+}
+
+int sbx_slot_ready(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
+                   const char *prepared_dir, struct sbx_error *reterr)
+{
+    bool fits = false;
+    int r;
+
+    if (slot->aborted || !slot->warm)
+        return 0;
+    r = box_ready(slot, slot->warm, package_dir, package_box_dir, prepared_dir, true, &fits,
+                  reterr);
+    return r < 0 ? r : fits;
 }
 
 static size_t strv_bytes(const char *const *v, uint32_t *ret_count)
@@ -734,14 +752,23 @@ int sbx_run(struct sbx_slot *slot, const struct sbx_spec *spec, struct sbx_resul
     }
     b = TAKE_PTR(slot->warm);
     if (b) {
-        r = box_ready(slot, b, spec->package_dir, spec->package_box_dir, spec->prepared_dir, &fits,
-                      reterr);
+        r = box_ready(slot, b, spec->package_dir, spec->package_box_dir, spec->prepared_dir,
+                      spec->no_build, &fits, reterr);
+        if (r >= 0 && !fits && spec->no_build) {
+            slot->warm = b; /* the slot's thread decides what becomes of it */
+            sbx__set_error(reterr, "box", SBX_ENOBOX, NULL);
+            return SBX_ENOBOX;
+        }
         if (r < 0 || !fits) {
             (void)slot_retire(slot, b);
             b = NULL;
             if (r < 0)
                 return r;
         }
+    }
+    if (!b && spec->no_build) {
+        sbx__set_error(reterr, "box", SBX_ENOBOX, NULL);
+        return SBX_ENOBOX;
     }
     if (!b) {
         r = box_build(slot, spec->package_dir, spec->package_box_dir, spec->prepared_dir, &b,

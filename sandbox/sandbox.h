@@ -3,6 +3,7 @@
  * that crashes, times out, overflows its output or is OOM-killed is a result. */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -72,6 +73,20 @@ const char *sbx_slot_dir(const struct sbx_slot *slot);
  *  tmpfs is mounted there only. Every box clones its mount namespace from the cloning
  *  thread's; without this each box would copy every slot's tmpfs mount too. */
 int sbx_slot_enter_thread(struct sbx_slot *slot);
+/** Lets the calling thread, another than the slot's, run a job on the slot's warm box while
+ *  the slot's thread waits (the caller makes sure only one thread uses the slot at a time):
+ *  it enters the slot's mount namespace, so that paths resolve as on the slot's thread. Such
+ *  a thread never builds a box (a box dies with the thread that built it): its specs set
+ *  no_build. The first call gives the thread an fs_struct of its own. */
+int sbx_slot_join(struct sbx_slot *slot);
+/** A spec with no_build finds no warm box that fits it: the slot's own thread must build one
+ *  (nothing of the stage ran). No system call returns it. */
+#define SBX_ENOBOX (-ENOSR)
+/** 1 if the slot's warm box fits the next job of these three (as sbx_slot_prepare would
+ *  leave it, leaf made), 0 if only a build would make one: sbx_slot_prepare() on the slot's
+ *  thread. Any thread that joined the slot. */
+int sbx_slot_ready(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
+                   const char *prepared_dir, struct sbx_error *reterr);
 /** Makes the slot's box ready for its next job ahead of it (supervisor in its namespaces,
  *  root copied, the job's leaf cgroups made), for a spec with these package_dir,
  *  package_box_dir and prepared_dir; the next sbx_run with the same three takes it and pays
@@ -133,6 +148,7 @@ struct sbx_spec {
     uint64_t max_file_size;   /* RLIMIT_FSIZE bytes; 0 = unlimited */
     uint64_t output_limit;    /* bytes per stream; 0 = unlimited */
     bool next_stage_follows;  /* another stage of the package follows (its box serves it) */
+    bool no_build; /* only the warm box may serve (sbx_slot_join); else SBX_ENOBOX, nothing run */
     const struct sbx_stream *stream; /* NULL: output captured into the result (HTTP mode) */
 };
 

@@ -196,8 +196,8 @@ done:
 
 int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
                        const char *package_dir, const char *package_box_dir,
-                       const char *prepared_dir, const struct sbx_root_template **ret,
-                       struct sbx_error *reterr)
+                       const char *prepared_dir, bool no_build,
+                       const struct sbx_root_template **ret, struct sbx_error *reterr)
 {
     struct sbx_root_template *t = NULL, *victim = &slot->templates[0];
     struct strbuf key = {0};
@@ -218,6 +218,11 @@ int sbx__slot_template(struct sbx_slot *slot, const struct sbx_mount_plan *plan,
             t = c;
         else if (c->mntns_fd < 0 || (victim->mntns_fd >= 0 && c->last_used < victim->last_used))
             victim = c;
+    }
+    if (!t && no_build) {
+        strbuf_done(&key);
+        sbx__set_error(reterr, "root-template", SBX_ENOBOX, NULL);
+        return SBX_ENOBOX;
     }
     if (!t) {
         /* The covers first: a template binds what the slot's namespace shows, and keeps it

@@ -3,6 +3,9 @@
  * package directory is replaced, and a template that cannot be built. Needs root and cgroups
  * (exit 77 otherwise). */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,5 +195,89 @@ TEST(a_template_that_cannot_be_built_names_its_mount)
     ASSERT_OK(sbx_slot_quiesce(slot));
     ASSERT_EQ(count_slot_processes(), 0);
     close(spec.stdin_fd);
+    teardown();
+}
+
+/* Another thread that joined the slot (eng_run's connection threads) runs a stage on the
+ * warm box, never builds one (a box dies with the thread that cloned it), and the box goes
+ * on serving after that thread has exited. */
+struct joined_run {
+    bool no_build;
+    int run, ready;
+    struct sbx_result res;
+};
+
+static void *joined_main(void *arg)
+{
+    struct joined_run *j = arg;
+    const char *argv[] = {"/bin/sh", "-c", "echo joined", NULL};
+    static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct sbx_spec spec = {.argv = argv,
+                            .envp = envp,
+                            .wall_limit_ms = 5000,
+                            .output_limit = 4096,
+                            .no_build = j->no_build};
+    struct sbx_error e = {0};
+    int r = sbx_slot_join(slot);
+
+    if (r < 0) {
+        j->run = j->ready = r;
+        return NULL;
+    }
+    j->ready = sbx_slot_ready(slot, NULL, NULL, NULL, &e);
+    spec.stdin_fd = stdin_fd("");
+    j->run = sbx_run(slot, &spec, &j->res, &e);
+    close(spec.stdin_fd);
+    return NULL;
+}
+
+static void run_joined(struct joined_run *j)
+{
+    pthread_t t;
+
+    ASSERT_EQ(pthread_create(&t, NULL, joined_main, j), 0);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+}
+
+TEST(a_joined_thread_runs_on_the_warm_box_and_never_builds)
+{
+    struct joined_run cold = {.no_build = true}, warm = {.no_build = true};
+    struct sbx_spec spec = {0};
+    struct sbx_result res = {0};
+    struct sbx_error e = {0};
+    int host_ns;
+
+    setup();
+    /* the slot's thread needs a namespace of its own to be joined; back to the host's at the
+     * end, where teardown unmounts the fixture's tmpfs */
+    host_ns = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    ASSERT_TRUE(host_ns >= 0);
+    ASSERT_OK(sbx_slot_enter_thread(slot));
+    /* no warm box: nothing runs, nothing is built */
+    run_joined(&cold);
+    ASSERT_EQ(cold.ready, 0);
+    ASSERT_EQ(cold.run, SBX_ENOBOX);
+    ASSERT_EQ(sbx_slot_boxes_built(slot), 0);
+    /* built by the slot's thread: the joined thread's stage runs on it */
+    ASSERT_OK(sbx_slot_prepare(slot, NULL, NULL, NULL, &e));
+    ASSERT_EQ(sbx_slot_boxes_built(slot), 1);
+    run_joined(&warm);
+    ASSERT_EQ(warm.ready, 1);
+    ASSERT_OK(warm.run);
+    ASSERT_TRUE(warm.res.exited && warm.res.exit_code == 0);
+    ASSERT_STREQ(warm.res.out.data, "joined\n");
+    sbx_result_done(&warm.res);
+    ASSERT_EQ(sbx_slot_boxes_built(slot), 1);
+    /* that thread is gone; the box it used was not its own and serves on */
+    run_sh("echo again", &spec, &res);
+    ASSERT_STREQ(res.out.data, "again\n");
+    ASSERT_EQ(sbx_slot_boxes_built(slot), 1);
+    sbx_result_done(&res);
+    close(spec.stdin_fd);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    sbx_slot_discard(slot);
+    ASSERT_OK(sbx_slot_quiesce(slot));
+    ASSERT_OK(setns(host_ns, CLONE_NEWNS) < 0 ? -errno : 0);
+    close(host_ns);
     teardown();
 }
