@@ -352,7 +352,6 @@ static int setup_slots(struct sbx_context *ctx, struct sbx_error *reterr)
                                           .netns_fd = -1,
                                           .sockstat_fd = -1,
                                           .abort_fd = -1,
-                                          .mntns_fd = -1,
                                           .uid = ctx->cfg.uid_base + i,
                                           .gid = ctx->cfg.gid_base + i};
         for (size_t t = 0; t < SBX_TEMPLATES_MAX; t++)
@@ -542,7 +541,6 @@ struct sbx_context *sbx_context_free(struct sbx_context *ctx)
         safe_close(ctx->slots[i].netns_fd);
         safe_close(ctx->slots[i].sockstat_fd);
         safe_close(ctx->slots[i].abort_fd);
-        safe_close(ctx->slots[i].mntns_fd);
         free(ctx->slots[i].dir);
         sbx__mount_plan_done(&ctx->slots[i].plan);
         ctx->slots[i].priv = sbx__private_free(ctx->slots[i].priv);
@@ -623,10 +621,10 @@ int sbx_slot_enter_thread(struct sbx_slot *slot)
      * copy keeps the daemon's propagation (slave of the host), so host mounts still show. */
     if (unshare(CLONE_FS | CLONE_NEWNS) < 0)
         return -errno;
-    safe_close(slot->mntns_fd);
-    slot->mntns_fd = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    /* no descriptor kept: sbx_slot_join opens the namespace through the thread's tid */
     struct stat st;
-    slot->mntns_ino = slot->mntns_fd >= 0 && fstat(slot->mntns_fd, &st) == 0 ? st.st_ino : 0;
+    slot->thread_tid = gettid();
+    slot->mntns_ino = stat("/proc/thread-self/ns/mnt", &st) == 0 ? st.st_ino : 0;
     /* The namespace holds the slot's private inodes too; failing that, locks stay denied. */
     if (!slot->priv)
         (void)sbx__slot_private_init(slot);
@@ -640,9 +638,13 @@ static _Thread_local bool fs_unshared;
 
 int sbx_slot_join(struct sbx_slot *slot)
 {
+    char path[64];
+    struct stat st;
+    int fd, r = 0;
+
     if (slot->mntns_ino && joined_mntns == slot->mntns_ino)
         return 0;
-    if (slot->mntns_fd < 0)
+    if (!slot->mntns_ino)
         return -ENOENT; /* the slot's thread has no namespace of its own: it runs the jobs */
     /* a mount namespace cannot change under a shared fs_struct (as in enter_thread) */
     if (!fs_unshared) {
@@ -650,10 +652,21 @@ int sbx_slot_join(struct sbx_slot *slot)
             return -errno;
         fs_unshared = true;
     }
-    if (setns(slot->mntns_fd, CLONE_NEWNS) < 0)
+    snprintf(path, sizeof(path), "/proc/self/task/%d/ns/mnt", (int)slot->thread_tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return -errno;
-    joined_mntns = slot->mntns_ino;
-    return 0;
+    /* the inode proves it is still the slot thread's namespace (a tid can be reused) */
+    if (fstat(fd, &st) < 0)
+        r = -errno;
+    else if (st.st_ino != slot->mntns_ino)
+        r = -ESRCH;
+    else if (setns(fd, CLONE_NEWNS) < 0)
+        r = -errno;
+    close(fd);
+    if (r >= 0)
+        joined_mntns = slot->mntns_ino;
+    return r;
 }
 
 const char *sbx_slot_dir(const struct sbx_slot *slot)

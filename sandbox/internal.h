@@ -181,8 +181,8 @@ struct sbx_slot {
     bool netns_dirty;        /* a job left sockets in it and no fresh one could be made yet */
     unsigned netns_replaced; /* namespaces dropped because a job left sockets in them */
     int abort_fd;            /* eventfd: sbx_slot_abort() wakes the monitor through it */
-    int mntns_fd;            /* the slot thread's mount namespace, for sbx_slot_join() */
-    ino_t mntns_ino;         /* its inode number */
+    pid_t thread_tid;        /* the slot's thread (sbx_slot_enter_thread), for sbx_slot_join() */
+    ino_t mntns_ino;         /* its mount namespace's inode number; 0: none of its own */
     _Atomic bool aborted;
     uint64_t stage_seq;
     struct sbx_mount_plan plan; /* template: root, devices, toolchains, /etc, job dirs */
