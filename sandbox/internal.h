@@ -365,9 +365,11 @@ void sbx__set_child_error(struct sbx_error *e, const struct sbx_child_error *rec
 /** The spec of a box, ready to send (launch.c). */
 int sbx__spec_encode(const struct sbx_child_args *a, struct strbuf *ret);
 /** Clones PID 1 with `namespaces` (CLONE_NEW* flags), execs the helper in it, sends the spec;
- * the pidfd is the caller's to reap whatever is returned once it is set (launch.c). */
+ * the pidfd is the caller's to reap whatever is returned once it is set (clone.c). */
 int sbx__clone_supervisor(const struct sbx_context *ctx, const struct sbx_child_args *args,
                           uint64_t namespaces, int our_job_fd, int *ret_pidfd);
+/** All of p on a stream socket (MSG_NOSIGNAL, EINTR retried); -errno. */
+int sbx__send_all(int fd, const char *p, size_t n);
 
 /* ---- root templates (template.c) ---------------------------------------------------------- */
 

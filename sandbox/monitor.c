@@ -1,4 +1,5 @@
-/* The monitor: one epoll loop per stage on the slot worker's thread. It reads both output
+/* The monitor: one epoll loop per stage on the thread that runs it (the slot worker, or a
+ * thread the slot is lent to: sbx_slot_join). It reads both output
  * pipes with their caps, polls the cgroup's CPU counter, watches the wall clock, and kills the
  * box (SIGKILL to PID 1 through its pidfd, plus the cgroup) the moment a limit trips. */
 #include <errno.h>
@@ -202,7 +203,7 @@ static int next_timeout_ms(const struct sbx_monitor *mon, usec_t now, bool dead)
         spec->cpu_limit_ms && mon->next_cpu_usec > now ? mon->next_cpu_usec - now : CPU_POLL_USEC;
 
     if (dead)
-        return -1; /* only draining pipes whose writers are all gone */
+        return -1; /* PID 1 is gone: only its socket's last bytes and EOF are left to read */
     if (spec->wall_limit_ms) {
         usec_t deadline = mon->start_usec + spec->wall_limit_ms * USEC_PER_MSEC;
         wait = deadline > now ? MIN(wait, deadline - now) : 0;
@@ -282,7 +283,7 @@ int sbx__monitor_run(struct sbx_monitor *mon, struct sbx_result *res,
      * (a failing step's report comes before its exit). PID 1 reports the main program's
      * status only once every other process of the job is dead and reaped, and the PID
      * namespace takes every process with its PID 1; either way nothing of the job can write
-     * to the pipes any more. The write ends are the slot worker's as well as the program's
+     * to the pipes any more. The write ends are the running thread's as well as the program's
      * (launch.c), so no EOF marks that: the pipes are read empty after the loop. */
     while (!got_status && !(dead && mon->status_fd < 0)) {
         struct epoll_event events[8];

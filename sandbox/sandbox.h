@@ -92,8 +92,8 @@ int sbx_slot_ready(struct sbx_slot *slot, const char *package_dir, const char *p
  *  package_box_dir and prepared_dir; the next sbx_run with the same three takes it and pays
  *  only for the program. The box of the slot's previous job serves when it fits (same
  *  package, same root template); only the leaf (on v1, its memory part) is new then. Call from the
- * thread that calls sbx_run (the box dies with it). Failure costs nothing but speed: sbx_run builds
- * the box itself. */
+ * slot's own thread (sbx_slot_enter_thread): the box dies with the thread that built it. Failure
+ * costs nothing but speed: sbx_run builds the box itself. */
 int sbx_slot_prepare(struct sbx_slot *slot, const char *package_dir, const char *package_box_dir,
                      const char *prepared_dir, struct sbx_error *reterr);
 /** Drops the warm box, if any (e.g. the job directories were replaced). */
