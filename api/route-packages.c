@@ -36,21 +36,19 @@ static void *op_main(void *arg)
 {
     struct op *op = arg;
     struct api_packages *p = op->c->routes->packages;
-    struct api_pkg_reply out = {0};
 
     switch (op->kind) {
     case OP_LIST:
-        api_packages_list(p, &out);
+        api_packages_list(p, &op->out);
         break;
     case OP_INSTALL:
-        api_packages_install(p, op->language, op->version, &out);
+        api_packages_install(p, op->language, op->version, &op->out);
         break;
     case OP_UNINSTALL:
-        api_packages_uninstall(p, op->language, op->version, &out);
+        api_packages_uninstall(p, op->language, op->version, &op->out);
         break;
     }
-    op->out = out; /* queued by the connection's thread: MHD takes it from no other */
-    return NULL;
+    return NULL; /* op->out is queued by the connection's thread: MHD takes it from no other */
 }
 
 /* Rows 1-2 of the execute validation, with Piston's texts (Piston itself checks nothing). */

@@ -159,22 +159,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct api_conn *c = *con_cls;
+
     (void)cls;
     (void)connection;
-    if (*con_cls && atomic_load(&((struct api_conn *)*con_cls)->upgrade_holds) > 0) {
-        api_conn_release_upgraded(*con_cls); /* the WebSocket loop has it too */
-        *con_cls = NULL;
+    *con_cls = NULL;
+    if (!c)
+        return;
+    if (atomic_load(&c->upgrade_holds) > 0) {
+        api_conn_release_upgraded(c); /* the WebSocket loop has it too */
         return;
     }
-    if (*con_cls) {
-        struct api_conn *c = *con_cls;
-        /* the answer has gone (or the client has): the job's slot is cleaned up now */
-        eng_lease_end(c->lease);
-        c->lease = NULL;
-        api_conn_end(c, toe);
-    }
-    api_conn_free(*con_cls);
-    *con_cls = NULL;
+    /* the answer has gone (or the client has): the job's slot is cleaned up now */
+    eng_lease_end(c->lease);
+    c->lease = NULL;
+    api_conn_end(c, toe);
+    api_conn_free(c);
 }
 
 int api_server_start(const struct api_config *cfg, struct rt_registry *reg, struct eng_engine *eng,

@@ -26,6 +26,7 @@
 
 struct job {
     struct eng_request *req;
+    struct eng_cache_probe probe; /* made before it was handed over (eng_run), or not yet */
     eng_done_fn done;
     void *userdata;
     struct job *next;
@@ -235,11 +236,10 @@ static void *worker_main(void *arg)
         struct rt_registry *reg = rt_registry_ref(job->req->registry);
         const struct rt_runtime *rt = job->req->runtime;
         if (res) {
-            struct eng_cache_probe probe = {0};
-            (void)eng__job_run(&w->box, &eng->cfg, eng->cache, job->req, &probe, false, res);
-            count_job(eng, rt, res, probe.hit != NULL);
-            eng__job_probe_done(eng->cache, &probe);
+            (void)eng__job_run(&w->box, &eng->cfg, eng->cache, job->req, &job->probe, false, res);
+            count_job(eng, rt, res, job->probe.hit != NULL);
         }
+        eng__job_probe_done(eng->cache, &job->probe);
         bool big = request_bytes(job->req) >= TRIM_AFTER_BYTES;
         eng_request_free(job->req);
         pthread_mutex_lock(&eng->lock);
@@ -323,6 +323,7 @@ static void stop_queue(struct eng_engine *eng)
             res->error_message = strdup("server shutting down");
         }
         eng_request_free(job->req);
+        eng__job_probe_done(eng->cache, &job->probe);
         job->done(job->userdata, res);
         free(job);
         job = next;
@@ -365,19 +366,16 @@ struct eng_engine *eng_free(struct eng_engine *eng)
     return NULL;
 }
 
-int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done, void *userdata)
+/* Hands job to an idle worker or queues it; the caller keeps job on failure. */
+static int submit(struct eng_engine *eng, struct job *job)
 {
-    struct job *job = calloc(1, sizeof(*job));
     struct worker *w;
     int r = 0;
 
-    if (!job)
-        return -ENOMEM;
-    *job = (struct job){.req = req, .done = done, .userdata = userdata};
     pthread_mutex_lock(&eng->lock);
     if (eng->stopping)
         r = -ESHUTDOWN;
-    else if ((w = take_idle(eng, req->runtime->package_dir))) {
+    else if ((w = take_idle(eng, job->req->runtime->package_dir))) {
         w->handoff = job;
         eng->running++;
         pthread_cond_signal(&w->wake);
@@ -389,6 +387,18 @@ int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done
         eng->queued++;
     }
     pthread_mutex_unlock(&eng->lock);
+    return r;
+}
+
+int eng_submit(struct eng_engine *eng, struct eng_request *req, eng_done_fn done, void *userdata)
+{
+    struct job *job = calloc(1, sizeof(*job));
+    int r;
+
+    if (!job)
+        return -ENOMEM;
+    *job = (struct job){.req = req, .done = done, .userdata = userdata};
+    r = submit(eng, job);
     if (r < 0)
         free(job);
     return r;
@@ -414,17 +424,6 @@ static void run_wait_done(void *userdata, struct eng_result *res)
     pthread_mutex_unlock(&wait->lock); /* the waiter's stack: untouched from here on */
 }
 
-static struct eng_result *run_wait_for(struct run_wait *wait)
-{
-    pthread_mutex_lock(&wait->lock);
-    while (!wait->done)
-        pthread_cond_wait(&wait->done_cond, &wait->lock);
-    pthread_mutex_unlock(&wait->lock);
-    pthread_cond_destroy(&wait->done_cond);
-    pthread_mutex_destroy(&wait->lock);
-    return wait->res;
-}
-
 static struct eng_result *error_result(int err, const char *message)
 {
     struct eng_result *res = calloc(1, sizeof(*res));
@@ -434,24 +433,6 @@ static struct eng_result *error_result(int err, const char *message)
         res->error_message = strdup(message);
     }
     return res;
-}
-
-/* Through a worker, waiting for it. */
-static struct eng_result *run_on_worker(struct eng_engine *eng, struct eng_request *req)
-{
-    struct run_wait wait = {.done = false};
-    int r;
-
-    pthread_mutex_init(&wait.lock, NULL);
-    pthread_cond_init(&wait.done_cond, NULL);
-    r = eng_submit(eng, req, run_wait_done, &wait);
-    if (r < 0) {
-        eng_request_free(req);
-        pthread_cond_destroy(&wait.done_cond);
-        pthread_mutex_destroy(&wait.lock);
-        return error_result(r, r == -EAGAIN ? "too many queued jobs" : "server shutting down");
-    }
-    return run_wait_for(&wait);
 }
 
 /* Under eng->lock: an idle worker whose warm box was made for `package`, lent to the
@@ -474,16 +455,60 @@ static struct worker *lend_idle(struct eng_engine *eng, const char *package)
     return NULL;
 }
 
-/* The lent slot goes back to its worker with `job` (the job then runs as if queued to it). */
-static void give_back_with(struct worker *w, struct job *job)
+/* The lent slot goes back to its worker, with `job` to run as if handed to it by eng_submit
+ * (still counted running), or with none. */
+static void give_back(struct worker *w, struct job *job)
 {
     struct eng_engine *eng = w->eng;
 
     pthread_mutex_lock(&eng->lock);
     w->lent = false;
-    w->handoff = job; /* still counted running */
+    w->handoff = job;
+    if (!job)
+        eng->running--;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&eng->lock);
+}
+
+/* On a worker, waiting for it: `lent`'s when given (its slot goes back with the job), else
+ * any. The probe, if made, goes with the job. */
+static struct eng_result *run_on_worker(struct eng_engine *eng, struct worker *lent,
+                                        struct eng_request *req, struct eng_cache_probe *probe)
+{
+    struct run_wait wait = {.done = false};
+    struct job *job = calloc(1, sizeof(*job));
+    int r = job ? 0 : -ENOMEM;
+
+    if (job) {
+        pthread_mutex_init(&wait.lock, NULL);
+        pthread_cond_init(&wait.done_cond, NULL);
+        *job = (struct job){.req = req, .probe = *probe, .done = run_wait_done, .userdata = &wait};
+        if (lent)
+            give_back(lent, job);
+        else
+            r = submit(eng, job);
+    } else if (lent) {
+        give_back(lent, NULL);
+    }
+    if (r < 0) {
+        eng__job_probe_done(eng->cache, probe);
+        eng_request_free(req);
+        if (job) {
+            free(job);
+            pthread_cond_destroy(&wait.done_cond);
+            pthread_mutex_destroy(&wait.lock);
+        }
+        return r == -ENOMEM   ? NULL
+               : r == -EAGAIN ? error_result(r, "too many queued jobs")
+                              : error_result(r, "server shutting down");
+    }
+    pthread_mutex_lock(&wait.lock);
+    while (!wait.done)
+        pthread_cond_wait(&wait.done_cond, &wait.lock);
+    pthread_mutex_unlock(&wait.lock);
+    pthread_cond_destroy(&wait.done_cond);
+    pthread_mutex_destroy(&wait.lock);
+    return wait.res;
 }
 
 struct eng_result *eng_run(struct eng_engine *eng, struct eng_request *req,
@@ -495,50 +520,31 @@ struct eng_result *eng_run(struct eng_engine *eng, struct eng_request *req,
     int r;
 
     *ret_lease = NULL;
-    if (req->stream) /* its callbacks are a worker's to call */
-        return run_on_worker(eng, req);
-    eng__job_probe(eng->cache, req, &probe);
-    /* a compile needs the run box built while it runs: the slot's thread builds */
-    if (!req->runtime->compiled || probe.hit) {
-        pthread_mutex_lock(&eng->lock);
-        if (!eng->stopping)
-            w = lend_idle(eng, req->runtime->package_dir);
-        pthread_mutex_unlock(&eng->lock);
+    /* an interactive job's callbacks are a worker's to call */
+    if (!req->stream) {
+        eng__job_probe(eng->cache, req, &probe);
+        /* a compile needs the run box built while it runs: the slot's thread builds */
+        if (!req->runtime->compiled || probe.hit) {
+            pthread_mutex_lock(&eng->lock);
+            if (!eng->stopping)
+                w = lend_idle(eng, req->runtime->package_dir);
+            pthread_mutex_unlock(&eng->lock);
+        }
+        if (w && sbx_slot_join(w->slot) < 0) {
+            give_back(w, NULL);
+            w = NULL;
+        }
     }
-    if (w && sbx_slot_join(w->slot) < 0) {
-        give_back_with(w, NULL);
-        pthread_mutex_lock(&eng->lock);
-        eng->running--;
-        pthread_mutex_unlock(&eng->lock);
-        w = NULL;
-    }
-    if (!w) {
-        eng__job_probe_done(eng->cache, &probe);
-        return run_on_worker(eng, req);
-    }
+    if (!w)
+        return run_on_worker(eng, NULL, req, &probe);
     res = calloc(1, sizeof(*res));
     r = res ? eng__job_run(&w->box, &eng->cfg, eng->cache, req, &probe, true, res) : -ENOMEM;
     if (r == SBX_ENOBOX) {
         /* Rare: the box went between the lend and the stage. Nothing ran; the worker builds
          * and runs the job anew from empty directories. */
-        struct job *job = calloc(1, sizeof(*job));
-        struct run_wait wait = {.done = false};
         eng_result_free(res);
-        eng__job_probe_done(eng->cache, &probe);
         (void)eng__box_recycle(&w->box);
-        if (!job) {
-            eng_request_free(req);
-            give_back_with(w, NULL);
-            pthread_mutex_lock(&eng->lock);
-            eng->running--;
-            pthread_mutex_unlock(&eng->lock);
-            return NULL;
-        }
-        pthread_mutex_init(&wait.lock, NULL);
-        pthread_cond_init(&wait.done_cond, NULL);
-        *job = (struct job){.req = req, .done = run_wait_done, .userdata = &wait};
-        give_back_with(w, job);
-        return run_wait_for(&wait);
+        return run_on_worker(eng, w, req, &probe);
     }
     if (res)
         count_job(eng, req->runtime, res, probe.hit != NULL);

@@ -377,25 +377,29 @@ void eng__slot_clean(struct eng_box *box, const struct eng_config *cfg)
     }
 }
 
+/* The slot's box for rt's next job: built if `build` (the slot's thread), else only looked at
+ * (sbx_slot_ready). */
+static int slot_box(struct eng_box *box, const struct eng_config *cfg, const struct rt_runtime *rt,
+                    bool build)
+{
+    char prepared[4096];
+    const char *dir =
+        eng__prepared_dir_of(cfg, rt, prepared, sizeof(prepared)) >= 0 ? prepared : NULL;
+
+    if (!box->mounted)
+        return build ? -ENOENT : 0;
+    if (build)
+        return sbx_slot_prepare(box->slot, rt->package_dir, rt->box_dir, dir, NULL);
+    return sbx_slot_ready(box->slot, rt->package_dir, rt->box_dir, dir, NULL);
+}
+
 int eng__slot_prepare(struct eng_box *box, const struct eng_config *cfg,
                       const struct rt_runtime *rt)
 {
-    char prepared[4096];
-    bool has_prepared = eng__prepared_dir_of(cfg, rt, prepared, sizeof(prepared)) >= 0;
-
-    if (!box->mounted)
-        return -ENOENT;
-    return sbx_slot_prepare(box->slot, rt->package_dir, rt->box_dir, has_prepared ? prepared : NULL,
-                            NULL);
+    return slot_box(box, cfg, rt, true);
 }
 
 int eng__slot_ready(struct eng_box *box, const struct eng_config *cfg, const struct rt_runtime *rt)
 {
-    char prepared[4096];
-    bool has_prepared = eng__prepared_dir_of(cfg, rt, prepared, sizeof(prepared)) >= 0;
-
-    if (!box->mounted)
-        return 0;
-    return sbx_slot_ready(box->slot, rt->package_dir, rt->box_dir, has_prepared ? prepared : NULL,
-                          NULL);
+    return slot_box(box, cfg, rt, false);
 }
