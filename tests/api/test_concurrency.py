@@ -3,7 +3,10 @@
 succeed, at most PISTON_MAX_CONCURRENT_JOBS run at once, HTTP threads never block on queued
 jobs, CAPSULE_MAX_QUEUE gives 503, boxes of concurrent jobs are isolated."""
 
+import json
 import os
+import socket
+import struct
 import sys
 import threading
 import time
@@ -108,6 +111,37 @@ class ConcurrencyTest(T.CapsuleTestCase):
         for i in range(self.SLOTS * 2):
             r = self.daemon.execute(sh("ls -A /tmp /dev/shm .; echo x > /tmp/x; echo y > /dev/shm/y"))
             self.assertRun(r, stdout=".:\nfile0.code\n\n/dev/shm:\n\n/tmp:\n")
+
+    def test_vanished_clients_give_their_slots_back_clean(self):
+        # A job runs on its connection's thread, the slot lent to it until the answer has
+        # gone. Clients that send a job and vanish while it runs, with a FIN or a reset (then
+        # the answer cannot be written), never take the answer: every slot must still come
+        # back, emptied of what their jobs left.
+        def vanish(i):
+            body = json.dumps(sh("echo x > /tmp/left; echo y > /dev/shm/left; touch left; "
+                                 "sleep 0.%d; echo done" % (3 + i % 3))).encode()
+            s = socket.create_connection((self.daemon.host, self.daemon.port))
+            s.sendall(b"POST /api/v2/execute HTTP/1.1\r\nHost: t\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body)
+            time.sleep(0.15)  # the request is read and its job runs
+            if i % 2:  # a reset instead of a FIN
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        T.parallel([lambda i=i: vanish(i) for i in range(3 * self.SLOTS)])
+        deadline = time.monotonic() + T.slack(10000) / 1000
+        while self.daemon.get("/health").json.get("running") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # every slot is back, and clean: as many jobs run at once as there are slots, so each
+        # slot serves one, and none finds anything of the vanished clients' jobs
+        check = "ls -A /tmp /dev/shm . | tr '\\n' ' '; echo; " + TIMED_SLEEP.format(s=1)
+        rs = T.parallel([lambda: self.daemon.execute(sh(check), timeout=60)] * self.SLOTS)
+        intervals = []
+        for r in rs:
+            seen, a, b = self.assertRun(r)["stdout"].split("\n")[:3]
+            self.assertEqual(seen, ".: file0.code  /dev/shm:  /tmp: ")
+            intervals.append((int(a), int(b)))
+        self.assertEqual(max_overlap(intervals), self.SLOTS, intervals)
 
 
 class QueueLimitTest(T.CapsuleTestCase):
