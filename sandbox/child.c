@@ -382,10 +382,10 @@ CHILD_FN static void receive_job(const struct sbx_child_args *a, struct sbx_job_
 }
 
 /* A job's program, cloned by PID 1 as soon as the box is ready for a job, under PID 1's
- * seccomp filter (which allows everything that follows). Before its job: default signals, own
- * session, an IPC namespace of its own (SysV objects and POSIX queues of an earlier job on
- * this box stay in that job's namespace, gone with it). Then it waits on the job socket; with the
- * job: the job's leaf cgroup, its fds, limits, the slot uid, no capabilities, no_new_privs, execve.
+ * seccomp filter (which allows everything that follows). Before its job: default signals (PID 1's),
+ * own session, an IPC namespace of its own (SysV objects and POSIX queues of an earlier job on this
+ * box stay in that job's namespace, gone with it). Then it waits on the job socket; with the job:
+ * the job's leaf cgroup, its fds, limits, the slot uid, no capabilities, no_new_privs, execve.
  */
 CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
 {
@@ -393,10 +393,7 @@ CHILD_FN _Noreturn static void run_program(const struct sbx_child_args *a)
     struct sbx_job_header h;
     struct child_job job;
 
-    /* The daemon blocks SIGTERM/SIGINT/SIGHUP (signalfd) and ignores SIGPIPE; a blocked mask
-     * and ignored dispositions survive execve, so the program starts from the defaults. */
-    if (reset_signals() < 0)
-        fail_box(a, SBX_STEP_SIGNALS, errno, 0);
+    /* Signals: PID 1's defaults, copied at the clone (serve_jobs). */
     /* Own session: no controlling terminal to inject into, a process group of its own. */
     if (setsid() < 0)
         fail_box(a, SBX_STEP_FDS, errno, 0);
@@ -576,6 +573,14 @@ CHILD_FN _Noreturn static void serve_jobs(const struct sbx_child_args *a, int la
 
     if (stack == MAP_FAILED)
         fail_box(a, SBX_STEP_CLONE_PROGRAM, errno, 0);
+    /* The daemon blocks SIGTERM/SIGINT/SIGHUP (signalfd) and ignores SIGPIPE; a blocked mask
+     * and ignored dispositions survive execve, and a clone copies them: reset once here, every
+     * program starts from the defaults (a program's clone without CLONE_SIGHAND gets a copy of
+     * this table, and PID 1 installs no handler). PID 1 itself loses nothing: a namespace's init
+     * never receives a signal it has no handler for, only SIGKILL and SIGSTOP from outside.
+     * Once per box, not per program: 62 sigaction calls fewer per job. */
+    if (reset_signals() < 0)
+        fail_box(a, SBX_STEP_SIGNALS, errno, 0);
     for (;;) {
         struct sbx_box_report rep = {.kind = SBX_REPORT_STATUS};
         long pid;
