@@ -39,8 +39,9 @@ static int fail_sandbox(const char *what, int r, const struct sbx_error *e)
 }
 
 /* SIGTERM: turn unready (health 503, new executes 503) but keep answering, so balancers see
- * it, and wait for queued and running jobs up to CAPSULE_DRAIN_TIMEOUT. A second signal
- * cuts the wait short. Returns when idle or at the deadline. */
+ * it, and wait for queued and running jobs, and for the answers of jobs that ran on their
+ * connection's thread to be sent (a slot stays lent until then), up to CAPSULE_DRAIN_TIMEOUT.
+ * A second signal cuts the wait short. Returns when idle or at the deadline. */
 static void drain(struct api_server *srv, struct eng_engine *eng, int sfd, uint64_t timeout_ms)
 {
     usec_t deadline = now_usec() + timeout_ms * USEC_PER_MSEC;
@@ -54,11 +55,12 @@ static void drain(struct api_server *srv, struct eng_engine *eng, int sfd, uint6
         usec_t now = now_usec();
 
         eng_get_stats(eng, &st);
-        if (st.running == 0 && st.queued == 0)
+        if (st.running == 0 && st.queued == 0 && st.lent == 0)
             return;
         if (now >= deadline) {
-            log_warn("drain deadline of %" PRIu64 " ms passed: killing %u running, %zu queued jobs",
-                     timeout_ms, st.running, st.queued);
+            log_warn("drain deadline of %" PRIu64
+                     " ms passed: killing %u running, %zu queued jobs (%u slots lent)",
+                     timeout_ms, st.running, st.queued, st.lent);
             eng_abort(eng);
             return;
         }
@@ -104,9 +106,13 @@ static int serve(struct api_config *cfg, struct rt_registry *reg, struct sbx_con
     log_info("signal %u: draining (up to %" PRIu64 " ms)", si.ssi_signo, cfg->drain_timeout_ms);
     drain(srv, eng, sfd, cfg->drain_timeout_ms);
     api_server_quiesce(srv);
-    eng = eng_free(eng); /* answers queued jobs, waits for running ones and lent slots */
-    usleep(100 * 1000);  /* let the connection threads send the last responses */
+    eng_stop(eng);      /* queued jobs are answered now */
+    usleep(100 * 1000); /* let the connection threads send the last responses */
+    /* The connections go first: one whose client never reads its answer would hold its lent
+     * slot, and eng_free with it, until libmicrohttpd's 120 s idle timeout. Closed, it gives
+     * the slot back; running jobs are waited for by both. */
     srv = api_server_free(srv);
+    eng = eng_free(eng);
     close(sfd);
     log_info("drained, exiting");
     return EXIT_SUCCESS;

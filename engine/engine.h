@@ -137,6 +137,9 @@ int eng_new(const struct eng_config *cfg, struct sbx_context *ctx, struct eng_en
 /** Stops accepting, answers queued jobs (-ESHUTDOWN), waits for running jobs and every lease
  *  (eng_run), joins workers. */
 struct eng_engine *eng_free(struct eng_engine *eng);
+/** End of the drain, any thread: no new job starts and queued jobs are answered -ESHUTDOWN
+ *  ("server shutting down"); running jobs and leases go on. eng_free() must still follow. */
+void eng_stop(struct eng_engine *eng);
 /** Shutdown deadline, any thread: no new job starts, queued jobs are answered -ESHUTDOWN
  *  ("server shutting down"), running jobs are killed and answered -ECANCELED ("job
  *  cancelled: server shutting down"). eng_free() must still follow. */
@@ -165,6 +168,7 @@ void eng_lease_end(struct eng_lease *lease);
 
 struct eng_stats {
     unsigned running;
+    unsigned lent; /* slots lent to a connection whose answer is not yet sent (eng_run) */
     size_t queued;
     uint64_t completed;
     uint64_t sandbox_failures;

@@ -4,7 +4,9 @@
 (running or queued) finish with 200, then the daemon exits 0. CAPSULE_DRAIN_TIMEOUT bounds
 the wait."""
 
+import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -110,6 +112,36 @@ class DrainTest(T.CapsuleTestCase):
         self.assertMessage(box["queued"], 503, "server shutting down")
         self.assertEqual(d.wait_exit(10), 0)
         self.assertIn("during the drain: stopping now", d.log_tail(50))
+        self.assertEqual(d.stop(), [])
+
+    def test_a_client_that_never_reads_its_answer_does_not_hold_the_exit(self):
+        # The job is over, its answer (8 MB of NUL bytes, 48 MB as JSON, twice) sits unsent in
+        # a socket nobody reads: the slot it ran on stays lent to that connection until the
+        # answer is gone. The drain waits for it as for a running job, up to its deadline, and
+        # then the connection is closed: the exit is not held until libmicrohttpd's 120 s
+        # idle timeout.
+        d = T.Daemon(runtimes="fixture", max_jobs=2,
+                     env={"PISTON_OUTPUT_MAX_SIZE": str(9 * 1000 * 1000),
+                          "CAPSULE_DRAIN_TIMEOUT": "1000"})
+        self.daemon = d
+        d.start()
+        # a slot with a warm box first: the next job runs on the connection's own thread
+        self.assertRun(d.execute(sh("echo warm")), stdout="warm\n")
+        body = json.dumps(sh("head -c 8000000 /dev/zero | tr '\\0' a")).encode()
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"POST /api/v2/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        wait_running(d, 1)
+        wait_running(d, 0)
+        self.assertRun(d.execute(sh("echo alive")), stdout="alive\n")
+        t0 = time.monotonic()
+        d.terminate()
+        self.assertEqual(d.wait_exit(15), 0)
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertIn("drain deadline of 1000 ms passed: killing 0 running, 0 queued jobs "
+                      "(1 slots lent)", d.log_tail(50))
+        s.close()
         self.assertEqual(d.stop(), [])
 
     def test_idle_exits_at_once(self):
