@@ -39,9 +39,10 @@ static int fail_sandbox(const char *what, int r, const struct sbx_error *e)
 }
 
 /* SIGTERM: turn unready (health 503, new executes 503) but keep answering, so balancers see
- * it, and wait for queued and running jobs, and for the answers of jobs that ran on their
- * connection's thread to be sent (a slot stays lent until then), up to CAPSULE_DRAIN_TIMEOUT.
- * A second signal cuts the wait short. Returns when idle or at the deadline. */
+ * it, and wait for queued and running jobs and for every begun request's answer to be sent
+ * (a job that ran on its connection's thread keeps its slot lent until then), up to
+ * CAPSULE_DRAIN_TIMEOUT. A second signal cuts the wait short. Returns when idle or at the
+ * deadline. */
 static void drain(struct api_server *srv, struct eng_engine *eng, int sfd, uint64_t timeout_ms)
 {
     usec_t deadline = now_usec() + timeout_ms * USEC_PER_MSEC;
@@ -55,12 +56,13 @@ static void drain(struct api_server *srv, struct eng_engine *eng, int sfd, uint6
         usec_t now = now_usec();
 
         eng_get_stats(eng, &st);
-        if (st.running == 0 && st.queued == 0 && st.lent == 0)
+        unsigned in_flight = api_server_requests_in_flight(srv);
+        if (st.running == 0 && st.queued == 0 && in_flight == 0)
             return;
         if (now >= deadline) {
             log_warn("drain deadline of %" PRIu64
-                     " ms passed: killing %u running, %zu queued jobs (%u slots lent)",
-                     timeout_ms, st.running, st.queued, st.lent);
+                     " ms passed: killing %u running, %zu queued jobs, closing %u requests",
+                     timeout_ms, st.running, st.queued, in_flight);
             eng_abort(eng);
             return;
         }

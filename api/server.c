@@ -40,6 +40,7 @@ struct api_server {
     bool quiesced;
     struct api_routes routes;
     uint64_t max_body_size;
+    atomic_uint in_flight; /* requests begun and not completed (their answer unsent) */
 };
 
 static int listen_socket(const char *host, uint16_t port, uint16_t *ret_port)
@@ -130,6 +131,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         c = conn_new(connection, srv, url, method);
         if (!c)
             return MHD_NO;
+        atomic_fetch_add(&srv->in_flight, 1);
         *con_cls = c;
         if (c->too_large)
             return api_reply_too_large(c);
@@ -159,13 +161,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct api_server *srv = cls;
     struct api_conn *c = *con_cls;
 
-    (void)cls;
     (void)connection;
     *con_cls = NULL;
     if (!c)
         return;
+    atomic_fetch_sub(&srv->in_flight, 1);
     if (atomic_load(&c->upgrade_holds) > 0) {
         api_conn_release_upgraded(c); /* the WebSocket loop has it too */
         return;
@@ -213,6 +216,11 @@ int api_server_start(const struct api_config *cfg, struct rt_registry *reg, stru
     }
     *ret = srv;
     return 0;
+}
+
+unsigned api_server_requests_in_flight(struct api_server *srv)
+{
+    return atomic_load(&srv->in_flight);
 }
 
 void api_server_set_draining(struct api_server *srv)

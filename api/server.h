@@ -15,6 +15,9 @@ int api_server_start(const struct api_config *cfg, struct rt_registry *reg, stru
 /** Drain starts: /health answers 503 "draining" and new executes 503 "server is draining",
  *  while connections are still accepted so balancers can see it. */
 void api_server_set_draining(struct api_server *srv);
+/** Requests begun whose answer is not sent yet (a body still arriving, a job running, an
+ *  answer being written); any thread. */
+unsigned api_server_requests_in_flight(struct api_server *srv);
 /** Stops accepting new connections (drain is over); in-flight requests continue. */
 void api_server_quiesce(struct api_server *srv);
 /** Stops the server (joins every connection's thread); the engine is freed first, so no

@@ -622,9 +622,6 @@ void eng_get_stats(struct eng_engine *eng, struct eng_stats *ret)
     pthread_mutex_lock(&eng->lock);
     ret->running = eng->running;
     ret->queued = eng->queued;
-    ret->lent = 0;
-    for (unsigned i = 0; i < eng->n_workers; i++)
-        ret->lent += eng->workers[i].lent;
     pthread_mutex_unlock(&eng->lock);
     ret->completed = atomic_load(&eng->completed);
     ret->sandbox_failures = atomic_load(&eng->sandbox_failures);

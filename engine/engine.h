@@ -168,7 +168,6 @@ void eng_lease_end(struct eng_lease *lease);
 
 struct eng_stats {
     unsigned running;
-    unsigned lent; /* slots lent to a connection whose answer is not yet sent (eng_run) */
     size_t queued;
     uint64_t completed;
     uint64_t sandbox_failures;
