@@ -20,6 +20,7 @@ void api_server_set_draining(struct api_server *srv);
 unsigned api_server_requests_in_flight(struct api_server *srv);
 /** Stops accepting new connections (drain is over); in-flight requests continue. */
 void api_server_quiesce(struct api_server *srv);
-/** Stops the server (joins every connection's thread); the engine is freed first, so no
- *  connection waits for a job. */
+/** Stops the server: closes every connection and joins its thread (one running or waiting
+ *  for a job ends with that job; queued jobs should have been answered, eng_stop). Call it
+ *  before eng_free: a closed connection ends its slot's lease, which eng_free waits for. */
 struct api_server *api_server_free(struct api_server *srv);

@@ -115,7 +115,7 @@ class DrainTest(T.CapsuleTestCase):
         self.assertEqual(d.stop(), [])
 
     def never_read_answer(self, warm):
-        # The job is over, its answer (8 MB of NUL bytes, 48 MB as JSON, twice) sits unsent in
+        # The job is over, its answer (8 MB of 'a', twice: stdout and output) sits unsent in
         # a socket nobody reads; if it ran on the connection's thread, its slot stays lent
         # until the answer is gone. The drain waits for the answer as for a running job, up to
         # its deadline, and then the connection is closed: the exit is not held until
